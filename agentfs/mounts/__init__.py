@@ -1,0 +1,48 @@
+"""Mount tables and the providers that serve them.
+
+Providers are registered by name in :data:`PROVIDERS`; a mount table names one per mount.
+Later capabilities register theirs here too (tools, skills, host directories).
+"""
+
+from __future__ import annotations
+
+from agentfs.mounts.base import Capabilities, Provider
+from agentfs.mounts.files import CatalogProvider, ContextProvider, HistoryProvider
+from agentfs.mounts.search import SearchProvider
+from agentfs.mounts.table import MountSpec, MountTable, load_table
+
+
+class ToolsProvider(CatalogProvider):
+    """Tools as folders (schema.json, README.md, an executable entry); exec goes through ContextFS."""
+
+    name = "tools"
+    capabilities = Capabilities(executable=True)
+
+
+class SkillsProvider(CatalogProvider):
+    """Skills as folders with SKILL.md (front matter name and description, Agent Skills convention)."""
+
+    name = "skills"
+
+
+PROVIDERS: dict[str, type[Provider]] = {
+    "files": CatalogProvider,
+    "history": HistoryProvider,
+    "context": ContextProvider,
+    "tools": ToolsProvider,
+    "skills": SkillsProvider,
+    "search": SearchProvider,
+}
+
+__all__ = [
+    "PROVIDERS",
+    "Capabilities",
+    "CatalogProvider",
+    "ContextProvider",
+    "HistoryProvider",
+    "MountSpec",
+    "MountTable",
+    "Provider",
+    "SearchProvider",
+    "load_table",
+]

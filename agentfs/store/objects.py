@@ -1,0 +1,157 @@
+"""Content-addressed object store: every version's bytes, named by their sha256.
+
+Objects are immutable. A new object is written to ``objects/tmp/`` and renamed into place, so a
+reader never sees half an object, and writing the same content twice is a no-op. Objects are kept
+uncompressed: the mount reads the current version straight from its object with ``pread``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import BinaryIO
+
+from agentfs.errors import StoreError
+
+_CHUNK = 1024 * 1024
+
+
+class ObjectStore:
+    """Immutable blobs under ``root/ab/cdef...``."""
+
+    def __init__(self, root: Path, *, fsync: bool = False) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+        self.fsync = fsync
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(exist_ok=True)
+
+    def path_of(self, digest: str) -> Path:
+        return self.root / digest[:2] / digest[2:]
+
+    def exists(self, digest: str) -> bool:
+        return self.path_of(digest).exists()
+
+    def temp_path(self) -> Path:
+        return self.tmp / uuid.uuid4().hex
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store ``data``; returns its sha256 hex digest."""
+        digest = hashlib.sha256(data).hexdigest()
+        target = self.path_of(digest)
+        if target.exists():
+            return digest
+        tmp = self.temp_path()
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            if self.fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        self._install(tmp, target)
+        return digest
+
+    def put_file(self, source: Path, *, move: bool = False) -> tuple[str, int]:
+        """Store a file's content, streaming (never loads it whole). Returns (digest, size).
+
+        Args:
+            source: a file on the same file system (for ``move``) or anywhere (copied).
+            move: rename ``source`` into the store instead of copying (staged files of the mount).
+        """
+        hasher = hashlib.sha256()
+        size = 0
+        with open(source, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                hasher.update(chunk)
+                size += len(chunk)
+        digest = hasher.hexdigest()
+        target = self.path_of(digest)
+        if target.exists():
+            if move:
+                os.unlink(source)
+            return digest, size
+        if move:
+            if self.fsync:
+                fd = os.open(source, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            self._install(Path(source), target)
+        else:
+            tmp = self.temp_path()
+            shutil.copyfile(source, tmp)
+            self._install(tmp, target)
+        return digest, size
+
+    def put_stream(self, stream: BinaryIO) -> tuple[str, int]:
+        """Store what a binary stream yields, without holding it in memory."""
+        tmp = self.temp_path()
+        hasher = hashlib.sha256()
+        size = 0
+        with open(tmp, "wb") as out:
+            while chunk := stream.read(_CHUNK):
+                hasher.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+            if self.fsync:
+                out.flush()
+                os.fsync(out.fileno())
+        digest = hasher.hexdigest()
+        target = self.path_of(digest)
+        if target.exists():
+            os.unlink(tmp)
+        else:
+            self._install(tmp, target)
+        return digest, size
+
+    def _install(self, tmp: Path, target: Path) -> None:
+        target.parent.mkdir(exist_ok=True)
+        os.chmod(tmp, 0o444)  # objects are immutable; a stray `echo >>` on one fails loudly
+        os.replace(tmp, target)
+
+    def read(self, digest: str) -> bytes:
+        try:
+            with open(self.path_of(digest), "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            raise StoreError(f"object {digest[:12]} is missing from the store (run `agentfs verify`)") from None
+
+    def open(self, digest: str) -> BinaryIO:
+        try:
+            return open(self.path_of(digest), "rb")
+        except FileNotFoundError:
+            raise StoreError(f"object {digest[:12]} is missing from the store (run `agentfs verify`)") from None
+
+    def verify(self, digest: str) -> bool:
+        """True when the object exists and its content still hashes to its name."""
+        path = self.path_of(digest)
+        if not path.exists():
+            return False
+        hasher = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                hasher.update(chunk)
+        return hasher.hexdigest() == digest
+
+    def clean_tmp(self, older_than_s: float = 600.0) -> int:
+        """Remove temp files left by crashed writers; returns how many.
+
+        Only files older than ``older_than_s`` go: a live writer in another process may be
+        filling a younger one right now.
+        """
+        import time
+
+        removed = 0
+        cutoff = time.time() - older_than_s
+        for entry in self.tmp.iterdir():
+            try:
+                if entry.stat().st_mtime > cutoff:
+                    continue
+                entry.unlink()
+                removed += 1
+            except OSError:
+                pass
+        return removed

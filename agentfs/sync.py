@@ -1,0 +1,218 @@
+"""Outside edits, expiry and verification: keeping the plain tree and the catalog one story.
+
+The plain tree under a store is readable and writable without agentfs. Edits made there behind
+agentfs' back are found by :func:`scan` (stat first, hash only when size or mtime differ) and
+committed by :func:`apply` as principal ``external``, through the same providers and validation as
+every other write: a broken front matter or a rewrite of append-only history is reported, not
+committed, and the catalog keeps its last good version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat as stat_mod
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agentfs import paths
+from agentfs.errors import AgentFSError, InvalidPathError
+from agentfs.frontmatter import parse_duration
+from agentfs.governance.policy import EXTERNAL, SYSTEM
+from agentfs.store.store import META_DIR
+from agentfs.types import Change
+
+if TYPE_CHECKING:
+    from agentfs.fs import ContextFS
+
+
+def _hash_file(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def scan(fs: ContextFS, under: str = "/") -> list[Change]:
+    """Compare the plain tree with the catalog; return added, modified and deleted entries."""
+    store = fs._core.store
+    store._flush_confirmed()
+    # A node still pending belongs to a commit whose plain-tree update is in flight (or died and
+    # awaits recovery): neither side of it can be judged now, so it is left out.
+    pending = {row[0] for row in store.conn.execute("SELECT node_id FROM pending")}
+    nodes = {n.path: n for n in store.subtree(under) if n.id not in pending}
+    skip = {n.path for n in store.subtree(under) if n.id in pending} if pending else set()
+    virtual = {p for p, prov in fs._core.providers.items() if prov.capabilities.virtual}
+    seen: set[str] = set()
+    changes: list[Change] = []
+    base = store.plain_path(under)
+    for dirpath, dirnames, filenames in os.walk(base):
+        rel_dir = "/" + os.path.relpath(dirpath, store.root).replace(os.sep, "/").lstrip("./")
+        rel_dir = "/" if rel_dir in ("/", "/.") else rel_dir
+        if rel_dir == "/":
+            dirnames[:] = [d for d in dirnames if d != META_DIR]
+        for name in [*dirnames, *filenames]:
+            try:
+                path = paths.normalize(rel_dir.rstrip("/") + "/" + name)
+            except InvalidPathError as exc:
+                changes.append(Change(rel_dir.rstrip("/") + "/" + name, "added", "file", problem=str(exc)))
+                continue
+            if path in virtual or path in skip:
+                continue
+            seen.add(path)
+            full = store.plain_path(path)
+            try:
+                st = os.lstat(full)
+            except FileNotFoundError:
+                continue
+            kind = "symlink" if stat_mod.S_ISLNK(st.st_mode) else "dir" if stat_mod.S_ISDIR(st.st_mode) else "file"
+            node = nodes.get(path)
+            if node is None:
+                changes.append(Change(path, "added", kind))
+                continue
+            if node.kind != kind:
+                changes.append(Change(path, "modified", kind, problem=f"was a {node.kind}, now a {kind}"))
+                continue
+            if kind == "file" and (st.st_size != node.size or st.st_mtime_ns != node.modified_ns):
+                if st.st_size != node.size or _hash_file(full) != node.hash:
+                    changes.append(Change(path, "modified", kind))
+            elif kind == "symlink":
+                target = os.readlink(full)
+                if hashlib.sha256(target.encode()).hexdigest() != node.hash:
+                    changes.append(Change(path, "modified", kind))
+    for path, node in nodes.items():
+        if path == "/" or path in seen or path in virtual:
+            continue
+        if node.kind == "dir" and path in fs._core.providers:
+            changes.append(Change(path, "deleted", "dir", problem="mount folders cannot be deleted"))
+            continue
+        changes.append(Change(path, "deleted", node.kind))
+    return changes
+
+
+def apply(fs: ContextFS, under: str = "/") -> list[Change]:
+    return commit_changes(fs, scan(fs, under))
+
+
+def commit_changes(fs: ContextFS, changes: list[Change]) -> list[Change]:
+    """Commit outside edits as ``external``; each result says ``problem`` when refused."""
+    ext = fs.as_principal(EXTERNAL)
+    store = fs._core.store
+    results: list[Change] = []
+    # Parents before children for additions; children before parents for deletions.
+    for change in sorted(changes, key=lambda c: (c.change == "deleted", c.path if c.change != "deleted" else ""),
+                         reverse=False):
+        if change.problem:
+            results.append(change)
+            continue
+        try:
+            full = store.plain_path(change.path)
+            if change.change == "deleted":
+                if store.node(change.path) is not None:
+                    ext.rm(change.path, recursive=True)
+            elif change.kind == "dir":
+                ext.mkdir(change.path, exist_ok=True)
+            elif change.kind == "symlink":
+                target = os.readlink(full)
+                node = store.node(change.path)
+                if node is not None:
+                    ext.rm(change.path)
+                ext.symlink(change.path, target)
+            else:
+                _commit_file(ext, change, full)
+            results.append(change)
+        except (AgentFSError, OSError) as exc:
+            results.append(Change(change.path, change.change, change.kind, problem=str(exc)))
+    # A refused edit stays in the plain tree untouched (it is the user's work): the catalog keeps
+    # its last good version, and status/sync keep reporting the problem until the file is fixed.
+    return results
+
+
+def _commit_file(ext: ContextFS, change: Change, full: Path) -> None:
+    store = ext._core.store
+    node = store.node(change.path)
+    data = full.read_bytes() if full.stat().st_size <= 8 * 1024 * 1024 else full
+    provider = ext._core.route(change.path)
+    if node is not None and provider.capabilities.append_only and isinstance(data, bytes) and node.hash:
+        old = store.objects.read(node.hash)
+        if data.startswith(old):
+            ext.append(change.path, data[len(old):])
+            return
+    ext.write(change.path, data, message="edited outside agentfs")
+
+
+def expire(fs: ContextFS) -> list[str]:
+    """Delete expired files as ``system``: mount ``ttl`` (by age) and front-matter ``ttl``."""
+    store = fs._core.store
+    system = fs.as_principal(SYSTEM)
+    now = time.time_ns()
+    expired: list[str] = []
+    for spec in fs._core.table.mounts:
+        mount_ttl = parse_duration(spec.options.ttl) if spec.options.ttl else None
+        for node in store.subtree(spec.path, include_self=False):
+            if node.kind != "file":
+                continue
+            ttl: int | None = mount_ttl
+            node_ttl = node.meta.get("ttl")
+            if node_ttl is not None:
+                try:
+                    ttl = parse_duration(node_ttl)
+                except ValueError:
+                    continue
+            if ttl is not None and node.modified_ns + ttl * 1_000_000_000 < now:
+                try:
+                    system.rm(node.path)
+                    expired.append(node.path)
+                except AgentFSError:
+                    continue
+    return expired
+
+
+def verify(fs: ContextFS, *, repair: bool = False, deep: bool = False) -> dict[str, Any]:
+    """Check the store's invariants. Returns ``{"ok": bool, "problems": [...], counts...}``.
+
+    Checks: every version's object exists (and, with ``deep``, still hashes to its name); each
+    node's head equals its latest version row; every version has an audit row and an outbox event;
+    the audit hash chain is intact; no commit is pending on the plain tree.
+    """
+    store = fs._core.store
+    store._flush_confirmed()
+    if repair:
+        store.recover()
+    problems: list[str] = []
+    conn = store.conn
+    versions = 0
+    for node_id, version, hash_, op in conn.execute("SELECT node_id, version, hash, op FROM versions"):
+        versions += 1
+        if hash_ and op != "delete":
+            ok = store.objects.verify(hash_) if deep else store.objects.exists(hash_)
+            if not ok:
+                problems.append(f"node {node_id} version {version}: object {hash_[:12]} missing or damaged")
+    for node_id, path, head, latest in conn.execute(
+        "SELECT n.id, n.path, n.version, (SELECT max(version) FROM versions v WHERE v.node_id = n.id) FROM nodes n"
+    ):
+        if head != latest:
+            problems.append(f"{path}: head version {head} but latest version row {latest}")
+    missing_events = conn.execute(
+        "SELECT count(*) FROM versions v WHERE v.node_id != 1 AND NOT EXISTS "
+        "(SELECT 1 FROM outbox o WHERE o.node_id = v.node_id AND o.version = v.version)"
+    ).fetchone()[0]
+    if missing_events:
+        problems.append(f"{missing_events} versions have no outbox event")
+    intact, bad = store.verify_audit_chain()
+    if not intact:
+        problems.append(f"audit hash chain broken at row {bad}")
+    pending = conn.execute("SELECT count(*) FROM pending").fetchone()[0]
+    if pending and not repair:
+        problems.append(f"{pending} commits not yet applied to the plain tree (run `agentfs verify --repair`)")
+    audit_rows = conn.execute("SELECT count(*) FROM audit").fetchone()[0]
+    return {
+        "ok": not problems,
+        "problems": problems,
+        "nodes": sum(store.count_nodes().values()),
+        "versions": versions,
+        "audit_rows": audit_rows,
+        "pending": pending,
+    }
