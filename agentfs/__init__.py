@@ -32,6 +32,10 @@ from agentfs.types import Change, FileInfo, SearchHit
 
 __version__ = "0.1.0"
 
+from agentfs.services import register_default_services  # noqa: E402
+
+register_default_services()
+
 
 def init(root: str | Path, *, admin: str | None = None, mounts: Any = None, sync: str = "normal") -> ContextFS:
     """Create a store at ``root`` and return a handle acting as its administrator."""
