@@ -381,10 +381,10 @@ class ContextFS:
         raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)  # type: ignore[arg-type]
         if meta and path.endswith(".md"):
             try:
-                text = raw.decode("utf-8")
+                source_text = raw.decode("utf-8")
             except UnicodeDecodeError:
                 raise ValidationError(f"{path}: not UTF-8 text", path=path, rule="text") from None
-            document = frontmatter.split(text, path=path)
+            document = frontmatter.split(source_text, path=path)
             merged = {**document.meta, **meta}
             raw = frontmatter.render(merged, document.body).encode("utf-8")
         file_meta, text = provider.validate(path, raw)

@@ -306,7 +306,8 @@ class Store:
         decision: str | None = None,
         limit: int = 1000,
     ) -> list[AuditEntry]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if principal:
             where.append("principal = ?")
             args.append(principal)
