@@ -473,6 +473,12 @@ class ContextFS:
         self._core.emit(events)
         return infos
 
+    def _refuse_virtual(self, provider: Provider, op: str, path: str) -> None:
+        """An entry of a virtual provider has no catalog node: changing one is EROFS, not ENOENT."""
+        if provider.capabilities.virtual:
+            provider.stat(path, self)  # NotFoundError when there is no such entry either
+            provider.check_change(op, path, exists=True, admin=self.is_admin, principal=self.principal)
+
     def _info_from(self, provider: Provider, node: Node) -> FileInfo:
         if isinstance(provider, CatalogProvider):
             return provider.info(node)
@@ -531,6 +537,7 @@ class ContextFS:
         node = store.node(path)
         if node is None:
             self._require("read", path) if not self._may_see(path) else None
+            self._refuse_virtual(provider, "delete", path)
             raise NotFoundError(f"{path} does not exist", path=path)
         self._require("delete", path)
         admin = store.policy().is_admin(self.principal)
@@ -555,10 +562,12 @@ class ContextFS:
         src, dst = paths.normalize(src), paths.normalize(dst)
         store = self._core.store
         admin = store.policy().is_admin(self.principal)
+        # Check access before existence, so a denied principal learns nothing about src.
+        self._require("delete", src)
         node = store.node(src)
         if node is None:
+            self._refuse_virtual(self._core.route(src), "rename", src)
             raise NotFoundError(f"{src} does not exist", path=src)
-        self._require("delete", src)
         self._require("write", dst)
         self._core.route(src).check_change("rename", src, exists=True, admin=admin, principal=self.principal)
         target = store.node(dst)
@@ -584,6 +593,7 @@ class ContextFS:
         self._require("write", path)
         node = store.node(path)
         if node is None:
+            self._refuse_virtual(self._core.route(path), "mode", path)
             raise NotFoundError(f"{path} does not exist", path=path)
         self._core.route(path).check_change("mode", path, exists=True, admin=store.policy().is_admin(self.principal),
                                             principal=self.principal)
@@ -651,6 +661,7 @@ class ContextFS:
         node = store.node(path)
         if node is None:
             self._require("read", path)
+            self._refuse_virtual(self._core.route(path), "meta", path)
             raise NotFoundError(f"{path} does not exist", path=path)
         if node.kind != "file":
             raise IsADirectoryError_(f"{path}: metadata lives on files, not directories", path=path)

@@ -120,7 +120,10 @@ class Store:
         conn = sqlite3.connect(meta / "catalog.sqlite", isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(SCHEMA)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            # One transaction for the whole schema: in autocommit every CREATE would be its own
+            # commit with its own fsync (~70 ms per store on a plain disk).
+            conn.executescript("BEGIN;\n" + SCHEMA + "\nCOMMIT;")
             store_id = uuid.uuid4().hex
             now = now_ns()
             conn.execute("BEGIN IMMEDIATE")

@@ -1,0 +1,45 @@
+"""Fixtures every test area shares: a fresh store, handles for principals, small helpers.
+
+    def test_something(store):            # an admin handle on a fresh store in tmp_path
+        agent = as_agent(store, "agent:planner", "read,list", "/memory")   # tests/helpers.py
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import agentfs
+from agentfs.fs import ContextFS
+from tests.helpers import ADMIN
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's AGENTFS_STORE or AGENTFS_PRINCIPAL must never leak into a test."""
+    monkeypatch.delenv("AGENTFS_STORE", raising=False)
+    monkeypatch.delenv("AGENTFS_PRINCIPAL", raising=False)
+
+
+@pytest.fixture
+def store_root(tmp_path: Path) -> Path:
+    """Where the ``store`` fixture creates its store (the directory does not exist yet)."""
+    return tmp_path / "ctx"
+
+
+@pytest.fixture
+def store(store_root: Path) -> Iterator[ContextFS]:
+    """A fresh store with the default namespace, as a handle acting as its administrator."""
+    fs = agentfs.init(store_root, admin=ADMIN)
+    try:
+        yield fs
+    finally:
+        fs.close()
+
+
+@pytest.fixture
+def admin(store: ContextFS) -> ContextFS:
+    """The administrator's handle on ``store`` (the same object, named for readability)."""
+    return store
