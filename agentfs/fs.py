@@ -736,13 +736,13 @@ class ContextFS:
         """Make ``version`` the head again (a new version, byte-identical content and metadata)."""
         path = paths.normalize(path)
         store = self._core.store
+        self._require("write", path)  # before any lookup, so a denied principal learns nothing
         node = self._node_any(path)
         row = store.version(node.id, version)
         if row is None:
             raise NotFoundError(f"{path} has no version {version} (it has 1..{node.version})", path=path)
         if row.op == "delete" or (row.hash is None and row.kind == "file"):
             raise NotFoundError(f"version {version} of {path} is a deletion; restore an earlier one", path=path)
-        self._require("write", path)
         provider = self._core.route(path)
         provider.check_change("write", path, exists=not node.deleted,
                               admin=store.policy().is_admin(self.principal), principal=self.principal)
@@ -931,11 +931,20 @@ class ContextFS:
     def exec(self, path: str, args: dict[str, Any] | None = None, **options: Any) -> Any:
         """Run a tool at ``/tools/<toolset>/<tool>`` with JSON arguments (needs ``exec``)."""
         path = paths.normalize(path)
-        self._require("exec", path)
+        decision = self._require("exec", path)
         service = self.service("tools")
         if service is None:
             raise NotSupportedError("tool execution is not available in this installation", path=path)
-        return service.exec(self, path, args or {}, **options)
+        ok = False
+        try:
+            result = service.exec(self, path, args if args is not None else {}, **options)
+            ok = True
+            return result
+        finally:
+            # A tool acts outside the store, so an allowed call is audited like a mutation.
+            with self._core.store.transaction() as tx:
+                tx.audit(self.principal, "exec", path, "allow", decision.reason, None,
+                         {"ok": ok, "session": options.get("session") or "default"})
 
     # --- internal hooks for services and front-ends --------------------------------------------
 

@@ -203,9 +203,11 @@ class Policy:
         for rule in self.rules:
             if rule.principal not in who:
                 continue
-            if rule.effect == "deny" and rule.actions & {"read", "admin"}:
+            # Mirror _denies/_grants exactly: denying "admin" does not deny "read", while
+            # granting "admin" grants everything.
+            if rule.effect == "deny" and _denies(rule, "read"):
                 exclude.append(rule.path)
-            elif rule.effect == "allow" and rule.actions & {"read", "admin"}:
+            elif rule.effect == "allow" and _grants(rule, "read"):
                 include.append(rule.path)
         everything = "/" in include
         owners = tuple(sorted(p for p in who if p != ANYONE))
