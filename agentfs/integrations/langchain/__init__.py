@@ -1,0 +1,36 @@
+"""LangChain adapters over an agentfs store.
+
+- :class:`AgentFSByteStore`: ``BaseStore[str, bytes]``, one file per key in a folder.
+- :class:`AgentFSVectorStore`: ``VectorStore``, one Markdown file per document.
+- :class:`AgentFSRetriever`: ``BaseRetriever`` over the store's search, documents carry path and version.
+- :func:`agentfs_tools` / :class:`AgentFSToolkit`: ls, read, write, search and grep as ``BaseTool`` s.
+- :class:`AgentFSContextRunnable`: a ``Runnable`` that builds the context for a task.
+
+Every adapter acts as the principal of the ``ContextFS`` handle it is given.
+"""
+
+from agentfs.integrations.langchain.retriever import AgentFSRetriever
+from agentfs.integrations.langchain.store import AgentFSByteStore
+from agentfs.integrations.langchain.tools import (
+    AgentFSGrepTool,
+    AgentFSListTool,
+    AgentFSReadTool,
+    AgentFSSearchTool,
+    AgentFSToolkit,
+    AgentFSWriteTool,
+    agentfs_tools,
+)
+from agentfs.integrations.langchain.vectorstore import AgentFSVectorStore
+
+__all__ = [
+    "AgentFSByteStore",
+    "AgentFSGrepTool",
+    "AgentFSListTool",
+    "AgentFSReadTool",
+    "AgentFSRetriever",
+    "AgentFSSearchTool",
+    "AgentFSToolkit",
+    "AgentFSVectorStore",
+    "AgentFSWriteTool",
+    "agentfs_tools",
+]
