@@ -420,8 +420,12 @@ class ContextFS:
             provenance: ``[{"path": ..., "version": ...}]`` this content was derived from.
 
         Raises:
-            PermissionDeniedError, OperationNotPermittedError, ReadOnlyError, ValidationError,
-            ConflictError, TooLargeError.
+            PermissionDeniedError: no rule lets this principal write the path.
+            OperationNotPermittedError: the mount forbids the change (e.g. rewriting history).
+            ReadOnlyError: the mount is read-only.
+            ValidationError: bad front matter, or binary content where text is required.
+            ConflictError: ``if_version`` did not match the head version.
+            TooLargeError: over the mount's ``max_file_size``.
         """
         return self.write_many([(path, data)], meta=meta, mode=mode, if_version=if_version, message=message,
                                provenance=provenance, exclusive=exclusive, make_parents=make_parents)[0]
