@@ -215,6 +215,17 @@ class ContextFS:
             )
         return decision
 
+    def require(self, action: str, path: str) -> Decision:
+        """Raise :class:`PermissionDeniedError` (and audit the denial) unless this principal may
+        ``action`` ``path``. For front-ends that must refuse before staging work (a FUSE open for
+        writing is refused at open, not when the file is closed)."""
+        return self._require(action, paths.normalize(path))
+
+    def audit_refusal(self, action: str, path: str, reason: str, detail: dict[str, Any] | None = None) -> None:
+        """Audit a change refused on this principal's behalf for a reason other than an ACL rule
+        (an invalid metadata value set through the mount), so every refusal leaves a row."""
+        self._core.store.record_denial(self.principal, action, paths.normalize(path), reason, detail)
+
     def _can_traverse(self, path: str) -> bool:
         """True when some grant lies below ``path`` (so its parents may be looked up and listed)."""
         policy = self._core.store.policy()
@@ -862,11 +873,15 @@ class ContextFS:
 
     # --- outside edits --------------------------------------------------------------------------
 
-    def status(self) -> list[Change]:
-        """Differences between the plain tree and the catalog made behind agentfs' back."""
-        from agentfs.sync import scan
+    def status(self, only: Iterable[str] | None = None) -> list[Change]:
+        """Differences between the plain tree and the catalog made behind agentfs' back.
 
-        return scan(self)
+        ``only`` limits the comparison to these namespace paths (and what lies below added
+        folders): what a file watcher passes instead of rescanning the whole tree.
+        """
+        from agentfs.sync import scan, scan_paths
+
+        return scan(self) if only is None else scan_paths(self, only)
 
     def sync(self, *, expire: bool = True) -> list[Change]:
         """Commit outside edits as principal ``external``; returns what changed or was refused."""

@@ -13,6 +13,7 @@ import hashlib
 import os
 import stat as stat_mod
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +91,76 @@ def scan(fs: ContextFS, under: str = "/") -> list[Change]:
             continue
         changes.append(Change(path, "deleted", node.kind))
     return changes
+
+
+def scan_paths(fs: ContextFS, candidates: Iterable[str]) -> list[Change]:
+    """Like :func:`scan`, for these namespace paths only (what a file watcher saw change).
+
+    The catalog (nodes, then pending commits) is read *before* the plain files. A commit landing
+    in between then looks at worst like an outside edit of the very bytes it wrote (committed
+    again, harmless), never like a stale plain file whose "edit" would undo it. An added folder
+    is walked, so a tree moved in from elsewhere arrives whole. Invalid names come back with a
+    ``problem``, as in :func:`scan`.
+    """
+    store = fs._core.store
+    store._flush_confirmed()
+    virtual = [p for p, prov in fs._core.providers.items() if prov.capabilities.virtual]
+    wanted: set[str] = set()
+    changes: list[Change] = []
+    for raw in candidates:
+        try:
+            path = paths.normalize(raw)
+        except InvalidPathError as exc:
+            changes.append(Change(str(raw), "added", "file", problem=str(exc)))
+            continue
+        if path != "/" and not any(paths.is_within(path, v) for v in virtual):
+            wanted.add(path)
+    nodes = {path: store.node(path) for path in sorted(wanted)}
+    pending = {row[0] for row in store.conn.execute("SELECT node_id FROM pending")}
+    for path, node in nodes.items():
+        if node is not None and node.id in pending:
+            continue  # its plain-tree update is in flight: neither side can be judged now
+        full = store.plain_path(path)
+        try:
+            st = os.lstat(full)
+        except (FileNotFoundError, NotADirectoryError):
+            if node is not None and node.kind == "dir" and path in fs._core.providers:
+                changes.append(Change(path, "deleted", "dir", problem="mount folders cannot be deleted"))
+            elif node is not None:
+                changes.append(Change(path, "deleted", node.kind))
+            continue
+        kind = "symlink" if stat_mod.S_ISLNK(st.st_mode) else "dir" if stat_mod.S_ISDIR(st.st_mode) else "file"
+        if node is None:
+            changes.append(Change(path, "added", kind))
+            if kind == "dir":
+                changes.extend(_added_below(full, path))
+        elif node.kind != kind:
+            changes.append(Change(path, "modified", kind, problem=f"was a {node.kind}, now a {kind}"))
+        elif kind == "file" and (st.st_size != node.size or st.st_mtime_ns != node.modified_ns):
+            if st.st_size != node.size or _hash_file(full) != node.hash:
+                changes.append(Change(path, "modified", kind))
+        elif kind == "symlink" and hashlib.sha256(os.readlink(full).encode()).hexdigest() != node.hash:
+            changes.append(Change(path, "modified", kind))
+    return changes
+
+
+def _added_below(folder: Path, path: str) -> list[Change]:
+    """Everything inside a folder that is new to the catalog, parents first."""
+    out: list[Change] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        rel_dir = path.rstrip("/") + "/" + os.path.relpath(dirpath, folder).replace(os.sep, "/")
+        rel_dir = rel_dir[:-2] if rel_dir.endswith("/.") else rel_dir
+        for name in sorted(dirnames) + sorted(filenames):
+            raw = rel_dir.rstrip("/") + "/" + name
+            try:
+                entry = paths.normalize(raw)
+            except InvalidPathError as exc:
+                out.append(Change(raw, "added", "file", problem=str(exc)))
+                continue
+            mode = os.lstat(os.path.join(dirpath, name)).st_mode
+            kind = "symlink" if stat_mod.S_ISLNK(mode) else "dir" if stat_mod.S_ISDIR(mode) else "file"
+            out.append(Change(entry, "added", kind))
+    return out
 
 
 def apply(fs: ContextFS, under: str = "/") -> list[Change]:
