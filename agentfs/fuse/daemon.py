@@ -1,0 +1,179 @@
+"""The mount process: serve one store at one mount point until unmounted or signalled.
+
+Run by ``agentfs mount`` (``python -m agentfs.fuse.daemon ...`` in its own session, or in the
+foreground). Besides libfuse's worker threads it runs the live-sync :class:`~agentfs.watch.Watcher`,
+the kernel-cache invalidator and, when the semantic index service offers it, the index's
+background sync. Readiness is reported once the mount answers a ``stat``; the mount's record for
+``agentfs mounts`` exists exactly while the daemon serves.
+
+SIGTERM, SIGINT and SIGHUP end the loop (libfuse's handlers); libfuse unmounts before
+:func:`run` returns, and the store is closed cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from agentfs.fs import ContextFS
+from agentfs.fuse import binding, registry
+from agentfs.fuse.operations import Operations
+from agentfs.timefmt import iso
+from agentfs.watch import Watcher
+
+log = logging.getLogger("agentfs.fuse")
+
+# With invalidation the kernel may cache for long; without it, staleness is bounded by this.
+CACHE_TIMEOUT_S = 60.0
+FALLBACK_TIMEOUT_S = 1.0
+READY_TIMEOUT_S = 30.0
+
+
+def mount_options(store: Path, *, read_only: bool, allow_other: bool, timeout: float) -> list[str]:
+    """libfuse and kernel options of an agentfs mount."""
+    source = str(store).replace("\\", "\\\\").replace(",", "\\,")
+    options = [
+        f"fsname=agentfs:{source}",
+        "subtype=agentfs",
+        "use_ino",  # st_ino is the catalog's node id: stable across renames and rewrites
+        "atomic_o_trunc",  # O_TRUNC reaches open(), so `>` is one version, not truncate + write
+        "big_writes",
+        "max_write=131072",
+        f"attr_timeout={timeout:g}",
+        f"entry_timeout={timeout:g}",
+        f"negative_timeout={timeout:g}",
+    ]
+    if read_only:
+        options.append("ro")
+    if allow_other:
+        options.append("allow_other")
+    return options
+
+
+def cache_timeout() -> float:
+    """Long kernel caching needs the invalidation that works with the bundled libfuse 2.9."""
+    return CACHE_TIMEOUT_S if binding.libfuse_version(binding.libfuse()).startswith("2.9") else FALLBACK_TIMEOUT_S
+
+
+def run(
+    store: str | Path,
+    mountpoint: str | Path,
+    *,
+    principal: str,
+    read_only: bool = False,
+    allow_other: bool = False,
+    on_ready: Callable[[dict], None] | None = None,
+    log_file: str | None = None,
+) -> int:
+    """Mount and serve until unmounted. Returns 0, or 1 when libfuse could not mount.
+
+    Args:
+        on_ready: called with the mount's record once the mount answers.
+    """
+    store, mountpoint = Path(store).resolve(), Path(mountpoint).resolve()
+    binding.load()
+    fs = ContextFS.open(store, principal=principal)
+    record = {
+        "mountpoint": str(mountpoint), "store": str(store), "principal": fs.principal, "pid": os.getpid(),
+        "read_only": read_only, "allow_other": allow_other, "started": iso(time.time_ns()), "log": log_file,
+    }
+    operations: Operations
+    watcher = Watcher(fs, on_foreign=lambda events: operations.invalidate_events(events),
+                      on_rules=lambda: operations.invalidate_all())
+    services: list[object] = []
+
+    def started() -> None:
+        # Runs inside libfuse's init: every request waits for it, so the slow parts (opening the
+        # index, waiting for the mount to answer) happen on a thread of their own.
+        watcher.start()
+
+        def announce_then_index() -> None:
+            _announce(mountpoint, record, on_ready)
+            services.extend(_start_background_services(fs))
+
+        threading.Thread(target=announce_then_index, daemon=True, name="agentfs-ready").start()
+
+    def stopping() -> None:
+        registry.remove(mountpoint, pid=os.getpid())
+        watcher.stop()
+
+    operations = Operations(fs, read_only=read_only, on_init=started, on_destroy=stopping)
+    timeout = cache_timeout()
+    log.info("mounting %s at %s as %s (cache timeout %gs)", store, mountpoint, fs.principal, timeout)
+    try:
+        binding.serve(operations, str(mountpoint),
+                      mount_options(store, read_only=read_only, allow_other=allow_other, timeout=timeout))
+    except Exception as exc:  # fuse.FuseError: libfuse printed its reason to stderr
+        log.error("could not mount %s: %s", mountpoint, exc)
+        return 1
+    finally:
+        registry.remove(mountpoint, pid=os.getpid())
+        with contextlib.suppress(Exception):
+            watcher.stop()
+        fs.close()
+    log.info("unmounted %s", mountpoint)
+    return 0
+
+
+def _start_background_services(fs: ContextFS) -> list[object]:
+    """The semantic index keeps itself in sync while mounted, if it offers to."""
+    try:
+        search = fs.service("search")
+    except Exception:
+        log.exception("search service unavailable")
+        return []
+    if search is not None and hasattr(search, "start_background"):
+        try:
+            search.start_background(fs)
+            return [search]
+        except Exception:
+            log.exception("search service background sync did not start")
+    return []
+
+
+def _announce(mountpoint: Path, record: dict, on_ready: Callable[[dict], None] | None) -> None:
+    """Wait until the mount answers, then record it and tell whoever started us."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if os.path.ismount(mountpoint) and os.stat(mountpoint).st_ino == 1:
+                registry.write(record)
+                log.info("ready: %s", mountpoint)
+                if on_ready is not None:
+                    on_ready(record)
+                return
+        time.sleep(0.02)
+    log.error("the mount at %s did not answer within %ss", mountpoint, READY_TIMEOUT_S)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agentfs.fuse.daemon", description=__doc__.split("\n")[0])
+    parser.add_argument("--store", required=True)
+    parser.add_argument("--mountpoint", required=True)
+    parser.add_argument("--principal", required=True)
+    parser.add_argument("--read-only", action="store_true")
+    parser.add_argument("--allow-other", action="store_true")
+    parser.add_argument("--ready-fd", type=int, default=None, help="write one line here once ready")
+    parser.add_argument("--log", default=None, help="log file (default: standard error)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ready = None
+    if args.ready_fd is not None:
+        def ready(record: dict) -> None:
+            with contextlib.suppress(OSError):
+                os.write(args.ready_fd, f"ready {record['pid']}\n".encode())
+                os.close(args.ready_fd)
+    return run(args.store, args.mountpoint, principal=args.principal, read_only=args.read_only,
+               allow_other=args.allow_other, on_ready=ready, log_file=args.log)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
