@@ -10,13 +10,7 @@ from agentfs.mounts.base import Capabilities, Provider
 from agentfs.mounts.files import CatalogProvider, ContextProvider, HistoryProvider
 from agentfs.mounts.search import SearchProvider
 from agentfs.mounts.table import MountSpec, MountTable, load_table
-
-
-class ToolsProvider(CatalogProvider):
-    """Tools as folders (schema.json, README.md, an executable entry); exec goes through ContextFS."""
-
-    name = "tools"
-    capabilities = Capabilities(executable=True)
+from agentfs.mounts.tools import ToolsProvider
 
 
 class SkillsProvider(CatalogProvider):
