@@ -27,6 +27,9 @@ COMMAND_MODULES = [
     "agentfs.cli.audit",
     "agentfs.cli.mount",
     "agentfs.cli.mcp",
+    "agentfs.cli.tools",
+    "agentfs.cli.skills",
+    "agentfs.cli.run",
 ]
 
 
