@@ -49,8 +49,7 @@ def prepare(fs: ContextFS, spec: AgentSpec) -> list[str]:
     if not fs.is_admin:
         return notes  # installing is an administrator's job; the grants are in place
     for path, actions in missing:
-        if not fs.exists(path):
-            fs.mkdir(path, exist_ok=True)
+        # A rule may name a path that does not exist yet (a tool a server will offer later).
         fs.grant(spec.principal, actions, path)
         notes.append(f"granted {spec.principal} {','.join(actions)} on {path}")
     for name, source in spec.install.toolsets.items():
