@@ -105,8 +105,7 @@ def _stdio_env(config: ServerConfig) -> dict[str, str]:
 def result_value(result: Any) -> Any:
     """The useful value of a ``CallToolResult``: structured content, else JSON text, else text."""
     structured = getattr(result, "structured_content", None)
-    texts = [getattr(block, "text", None) for block in result.content]
-    texts = [t for t in texts if t is not None]
+    texts: list[str] = [t for t in (getattr(block, "text", None) for block in result.content) if t is not None]
     if structured is not None:
         # Servers wrap non-object returns as {"result": value} (the SDK's output-schema convention).
         if isinstance(structured, dict) and list(structured) == ["result"]:
@@ -270,8 +269,10 @@ class McpHub:
         cursor: str | None = None
         for _ in range(100):  # a paginator that never ends cannot hang us
             # cache_mode="refresh": a listing must be live, never the client's cached copy.
-            page = self._run(config, "tools/list",
-                             lambda c, cur=cursor: c.list_tools(cursor=cur, cache_mode="refresh"), timeout=timeout)
+            def request(client: Any, cur: str | None = cursor) -> Awaitable[Any]:
+                return client.list_tools(cursor=cur, cache_mode="refresh")
+
+            page = self._run(config, "tools/list", request, timeout=timeout)
             for tool in page.tools:
                 tools.append({
                     "name": tool.name,

@@ -215,7 +215,7 @@ class ScriptedChatModel(BaseChatModel):
                 matched.append((rule, {**self.variables, **rule.defaults, **groups}))
         after = messages[last_human + 1:]
         if not any(isinstance(m, AIMessage) for m in after):
-            calls = []
+            calls: list[dict[str, Any]] = []
             for rule, fields in matched:
                 for call in rule.calls:
                     bound = self._bound_name(call.tool, names)

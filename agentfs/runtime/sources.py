@@ -95,7 +95,7 @@ def as_langchain_tool(obj: Any, ref: str) -> BaseTool:
 
 def tool_schema(tool: BaseTool) -> dict[str, Any]:
     """The JSON Schema of a LangChain tool's model-facing arguments (injected ones left out)."""
-    schema = tool.tool_call_schema
+    schema: Any = tool.tool_call_schema
     data = schema if isinstance(schema, dict) else schema.model_json_schema()
     data = {k: v for k, v in data.items() if k not in ("title", "description")}
     data.setdefault("type", "object")
@@ -105,8 +105,8 @@ def tool_schema(tool: BaseTool) -> dict[str, Any]:
 
 def wants_context(tool: BaseTool) -> bool:
     schema = tool.args_schema
-    fields = getattr(schema, "model_fields", None)
-    return bool(fields) and CONTEXT_PARAM in fields
+    fields = getattr(schema, "model_fields", None) or {}
+    return CONTEXT_PARAM in fields
 
 
 def invoke_langchain(tool: BaseTool, args: dict[str, Any], context: ToolContext) -> Any:
