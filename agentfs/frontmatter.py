@@ -85,13 +85,17 @@ def _reject_aliases(node: yaml.Node, path: str, first_line: int, depth: int = 0)
             _reject_aliases(item, path, first_line, depth + 1)
 
 
+class _AliasError(yaml.constructor.ConstructorError):
+    """An anchor or alias in front matter (its own rule, not a syntax error)."""
+
+
 # CSafeLoader composes in C, so an override of compose_node would never run: the alias check uses
 # the pure-Python loader (front matter is small); rendering still uses the C dumper.
 class _CheckedLoader(yaml.SafeLoader):
     def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise yaml.constructor.ConstructorError(
+            raise _AliasError(
                 None, None, "anchors and aliases are not allowed in front matter", event.start_mark
             )
         return super().compose_node(parent, index)
@@ -118,6 +122,14 @@ def parse_yaml(raw: str, *, path: str = "<text>", first_line: int = 1) -> dict[s
             data = loader.construct_document(node)
         finally:
             loader.dispose()
+    except _AliasError as exc:
+        line = (exc.problem_mark.line + first_line) if exc.problem_mark else first_line
+        raise ValidationError(
+            f"{path}: line {line}: anchors and aliases are not allowed in front matter",
+            path=path,
+            line=line,
+            rule="no_aliases",
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = (mark.line + first_line) if mark else first_line
@@ -152,9 +164,11 @@ def parse_yaml(raw: str, *, path: str = "<text>", first_line: int = 1) -> dict[s
         )
     for key in data:
         if not isinstance(key, str):
+            line = _key_line(raw, key, first_line)
             raise ValidationError(
-                f"{path}: line {_key_line(raw, key, first_line)}: front matter keys must be strings, got {key!r}",
+                f"{path}: line {line}: front matter keys must be strings, got {key!r}",
                 path=path,
+                line=line,
                 rule="string_keys",
             )
     return {k: _plain(v) for k, v in data.items()}

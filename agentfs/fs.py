@@ -477,9 +477,16 @@ class ContextFS:
         infos = []
         with store.transaction() as tx:
             for path, provider, existing, kwargs in prepared:
+                expected = if_version
+                if expected is None and existing is None and (
+                    exclusive or (provider.capabilities.append_only and not admin)
+                ):
+                    # The checks above saw no file; another process may have created one since.
+                    # Creating must not turn into overwriting (O_EXCL, append-only history).
+                    expected = 0
                 node = tx.write_file(
                     path, author=self.principal, mode=mode, op=op, provenance=provenance, message=message,
-                    if_version=if_version, make_parents=make_parents, **kwargs,
+                    if_version=expected, make_parents=make_parents, **kwargs,
                 )
                 tx.audit(self.principal, op or ("write" if existing else "create"), path, "allow",
                          self._reason("write", path), node.version, {"size": node.size, "hash": node.hash})
@@ -512,17 +519,17 @@ class ContextFS:
         provider.check_change("append", path, exists=existing is not None,
                               admin=store.policy().is_admin(self.principal), principal=self.principal)
         extra = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        # Read and commit under the write lock so two appenders never lose each other's bytes.
-        with store._write_lock:
-            existing = store.node(path)
+        # Read the head inside the commit transaction (it holds the store's cross-process write
+        # lock), so appenders in any number of processes never lose or reject each other's bytes.
+        with store.transaction() as tx:
+            existing = tx._live(path)
             old = store.objects.read(existing.hash) if existing and existing.hash else b""
             kwargs = self._prepare(provider, path, old + extra, None, existing)
-            with store.transaction() as tx:
-                node = tx.write_file(path, author=self.principal, op="append", message=message,
-                                     if_version=existing.version if existing else 0, **kwargs)
-                tx.audit(self.principal, "append", path, "allow", self._reason("append", path), node.version,
-                         {"appended": len(extra)})
-                events = tx.events
+            node = tx.write_file(path, author=self.principal, op="append", message=message,
+                                 if_version=existing.version if existing else 0, **kwargs)
+            tx.audit(self.principal, "append", path, "allow", self._reason("append", path), node.version,
+                     {"appended": len(extra)})
+            events = tx.events
         self._core.emit(events)
         return self._info_from(provider, node)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, BinaryIO
 
 from agentfs.errors import NotFoundError, OperationNotPermittedError, ReadOnlyError
-from agentfs.governance.policy import SYSTEM
+from agentfs.governance.policy import EXTERNAL, SYSTEM
 from agentfs.mounts.base import Capabilities, Provider
 from agentfs.store.records import Node
 from agentfs.types import FileInfo
@@ -86,7 +86,9 @@ class HistoryProvider(CatalogProvider):
     capabilities = Capabilities(append_only=True)
 
     def check_change(self, op: str, path: str, *, exists: bool, admin: bool, principal: str) -> None:
-        if admin:
+        # `external` (edits found in the plain files) passes every ACL, but a text editor
+        # rewriting history is exactly what append-only must stop: it gets no redaction right.
+        if admin and principal != EXTERNAL:
             return
         if op in ("create", "append", "mkdir") or (op == "write" and not exists):
             return

@@ -459,12 +459,24 @@ class Store:
         with self._write_lock:
             fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
             try:
-                for (node_id,) in self.conn.execute("SELECT node_id FROM pending").fetchall():
-                    node = self.node_by_id(node_id)
-                    if node is not None:
-                        self.materialize(node)
-                        repaired.append(node.path)
-                    self.conn.execute("DELETE FROM pending WHERE node_id = ?", (node_id,))
+                ids = [row[0] for row in self.conn.execute("SELECT node_id FROM pending").fetchall()]
+                nodes = [n for n in (self.node_by_id(i) for i in ids) if n is not None]
+                # A rename that died before its plain-tree move leaves the old path behind: remove
+                # it (children before parents) unless a live node owns that path again.
+                stale = set()
+                for node in nodes:
+                    row = self.conn.execute(
+                        "SELECT old_path FROM versions WHERE node_id = ? ORDER BY version DESC LIMIT 1", (node.id,)
+                    ).fetchone()
+                    if row and row[0] and self.node(row[0]) is None:
+                        stale.add(row[0])
+                for old in sorted(stale, reverse=True):
+                    self._remove_plain(old)
+                # Tombstones first, so a deletion never undoes what now lives at its path.
+                for node in sorted(nodes, key=lambda n: (not n.deleted, n.path)):
+                    self.materialize(node)
+                    repaired.append(node.path)
+                self.conn.executemany("DELETE FROM pending WHERE node_id = ?", [(i,) for i in ids])
             finally:
                 fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
         return repaired
@@ -473,12 +485,10 @@ class Store:
         """Make the plain tree show ``node``'s head (idempotent)."""
         target = self.plain_path(node.path)
         if node.deleted:
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError, OSError):
-                if target.is_dir() and not target.is_symlink():
-                    if not any(target.iterdir()):
-                        target.rmdir()
-                else:
-                    target.unlink()
+            # Another node may live at this path now (a rename over it, a later write): then the
+            # plain entry is that node's, not this tombstone's.
+            if self.node(node.path) is None:
+                self._remove_plain(node.path)
             return
         if node.kind == "dir":
             target.mkdir(parents=True, exist_ok=True)
@@ -491,6 +501,15 @@ class Store:
             os.replace(tmp, target)
             return
         self.write_plain(node.path, None, node.hash, node.mode, node.modified_ns)
+
+    def _remove_plain(self, path: str) -> None:
+        """Remove a plain file, link or empty folder (a folder with foreign files stays)."""
+        target = self.plain_path(path)
+        with contextlib.suppress(OSError):
+            if target.is_dir() and not target.is_symlink():
+                target.rmdir()  # fails, and is left alone, when something is still inside
+            else:
+                target.unlink()
 
     def write_plain(self, path: str, data: bytes | None, digest: str | None, mode: int, mtime_ns: int) -> None:
         """Atomically replace one plain file with content (from ``data`` or the object)."""
