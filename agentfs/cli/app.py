@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "agentfs.cli.meta",
     "agentfs.cli.acl",
     "agentfs.cli.audit",
+    "agentfs.cli.index",
     "agentfs.cli.mount",
     "agentfs.cli.mcp",
     "agentfs.cli.tools",
