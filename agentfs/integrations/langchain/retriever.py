@@ -23,7 +23,7 @@ from agentfs.types import SearchHit
 class AgentFSRetriever(BaseRetriever):
     """Retrieve files by hybrid (or dense, or lexical) search, filtered by read access.
 
-    Args:
+    Attributes:
         fs: the store, as the principal that searches (results it may not read never appear).
         k: how many documents to return (also accepted per call: ``invoke(query, k=3)``).
         path: only files below this folder.
