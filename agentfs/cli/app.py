@@ -96,15 +96,33 @@ def insert_default_store(args: list[str]) -> list[str]:
         return args
     default = find_store()
     if default is None:
-        return args
+        if any(a in ("-h", "--help") for a in args[start:]):
+            return args
+        from agentfs.errors import StoreNotFoundError
+
+        # Without this, click would take the namespace path for the store and report a
+        # confusing "Missing argument 'PATH'".
+        given = f"no agentfs store at {positional[0]}" if positional else "no store given"
+        raise StoreNotFoundError(
+            f"{given} and no default store found: name the store first (agentfs CMD ./ctx PATH), "
+            "set AGENTFS_STORE, or run inside a store"
+        )
     return [*args[:start], str(default), *args[start:]]
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
     args = list(sys.argv[1:] if argv is None else argv)
+    from agentfs.cli.common import fail
+    from agentfs.errors import AgentFSError
+
     try:
         args = insert_default_store(args)
+    except AgentFSError as exc:  # the store was left out and none was found
+        try:
+            fail(exc, "--json" in args)
+        except typer.Exit as done:
+            sys.exit(done.exit_code)
     except Exception:  # never let the convenience break the command line
         pass
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
