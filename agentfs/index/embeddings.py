@@ -59,6 +59,8 @@ _REQUIRED_FILES = ("model.safetensors", "tokenizer.json", "config.json")
 _HEADS = 12
 _LAYERS = 6
 _LAYER_NORM_EPS = 1e-12
+# Padded tokens per forward pass, so long texts do not blow up the attention matrices.
+_MAX_BATCH_TOKENS = 4096
 # Added to attention scores of padding positions; exp() of it is exactly 0 in float32.
 _MASK_BIAS = -1e4
 
@@ -236,8 +238,7 @@ class MiniLMEmbeddings(Embeddings):
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         # Sorting by length keeps each batch's padding (wasted compute) small.
         order = np.argsort(lengths, kind="stable")
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
+        for chunk in self._batches(order, lengths):
             width = int(lengths[chunk].max())
             input_ids = np.zeros((len(chunk), width), dtype=np.int64)
             attention_mask = np.zeros((len(chunk), width), dtype=np.int64)
@@ -247,6 +248,24 @@ class MiniLMEmbeddings(Embeddings):
                 attention_mask[row, : len(ids)] = 1
             out[chunk] = self._forward(input_ids, attention_mask)
         return out
+
+    def _batches(self, order: np.ndarray, lengths: np.ndarray) -> Iterator[np.ndarray]:
+        """Consecutive slices of ``order`` (sorted by length) of at most ``batch_size`` texts.
+
+        A batch of long texts is also capped at :data:`_MAX_BATCH_TOKENS` padded tokens: attention
+        scores grow with rows x width², and 64 texts of 256 tokens would need 200 MB for them.
+        """
+        start = 0
+        while start < len(order):
+            end = start + 1
+            while (
+                end < len(order)
+                and end - start < self.batch_size
+                and (end - start + 1) * lengths[order[end]] <= _MAX_BATCH_TOKENS
+            ):
+                end += 1
+            yield order[start:end]
+            start = end
 
     # Loading -------------------------------------------------------------------------------
 
@@ -275,7 +294,11 @@ class MiniLMEmbeddings(Embeddings):
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        expected = {"agentfs_source_sha256": source_sha, "agentfs_graph_version": GRAPH_VERSION}
+        expected = {
+            "agentfs_source_sha256": source_sha,
+            "agentfs_graph_version": GRAPH_VERSION,
+            "agentfs_precision": self.precision,
+        }
         if path.is_file():
             session = _open_cached_session(ort, path, options, expected)
             if session is not None:
@@ -598,7 +621,7 @@ def _write_onnx_cache(model_dir: Path, path: Path, precision: str, metadata: dic
                     op_types_to_quantize=["MatMul"],
                 )
             model = onnx.load(str(quantised))
-        onnx.helper.set_model_props(model, {**metadata, "agentfs_precision": precision})
+        onnx.helper.set_model_props(model, metadata)
         final = Path(scratch) / "final.onnx"
         onnx.save(model, str(final))
         with open(final, "rb") as handle:

@@ -83,6 +83,12 @@ def test_deterministic_and_order_preserving(any_model: MiniLMEmbeddings) -> None
     assert cosine_rows(first, reversed_vectors).min() > 0.99
 
 
+def test_batching_does_not_change_fp32_vectors(numpy_model: MiniLMEmbeddings) -> None:
+    texts = [*SENTENCES, " ".join(["long"] * 600), "a b c d e f g"]
+    small_batches = MiniLMEmbeddings(backend="numpy", batch_size=2).embed(texts)
+    np.testing.assert_allclose(small_batches, numpy_model.embed(texts), atol=1e-5)
+
+
 def test_langchain_surface(int8_model: MiniLMEmbeddings) -> None:
     assert isinstance(int8_model, Embeddings)
     assert isinstance(int8_model, Embedder)
