@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "agentfs.cli.index",
     "agentfs.cli.mount",
     "agentfs.cli.mcp",
+    "agentfs.cli.context",
     "agentfs.cli.tools",
     "agentfs.cli.skills",
     "agentfs.cli.run",

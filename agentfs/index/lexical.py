@@ -13,16 +13,28 @@ if TYPE_CHECKING:
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def to_match(query: str) -> str:
-    """Turn free text into an FTS5 query: every word quoted (no operator injection), OR-ed."""
+def to_match(query: str, operator: str = "OR") -> str:
+    """Turn free text into an FTS5 query: every word quoted (no operator injection), OR-ed
+    (or AND-ed with ``operator="AND"``)."""
     words = [w for w in _WORD.findall(query.lower()) if len(w) > 1 or w.isdigit()]
     if not words:
         return ""
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+    return f" {operator} ".join(f'"{w}"' for w in dict.fromkeys(words))
 
 
-def lexical_search(fs: ContextFS, query: str, *, k: int = 10, path: str | None = None) -> list[SearchHit]:
-    """BM25 hits the principal of ``fs`` may read; the filter runs before the LIMIT."""
+def lexical_search(
+    fs: ContextFS,
+    query: str,
+    *,
+    k: int = 10,
+    path: str | tuple[str, ...] | None = None,
+    pool: int | None = None,
+) -> list[SearchHit]:
+    """BM25 hits the principal of ``fs`` may read; the filter runs before the LIMIT.
+
+    ``path`` may name several roots (one query over all of them). ``pool`` bounds the ranking to
+    that many newest matching files (see ``Store.fts_search``).
+    """
     match = to_match(query)
     if not match:
         return []
@@ -34,6 +46,8 @@ def lexical_search(fs: ContextFS, query: str, *, k: int = 10, path: str | None =
         exclude_prefixes=scope.exclude_prefixes,
         owners=scope.owners,
         under=path,
+        pool=pool,
+        match_all=to_match(query, "AND") if pool is not None else None,
     )
     hits = []
     for rank, (node, score) in enumerate(rows, start=1):
