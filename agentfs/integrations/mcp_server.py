@@ -171,9 +171,9 @@ def _tool_errors() -> Iterator[None]:
 
 
 def _build_context(fs: ContextFS, task: str, *, budget: int, model: str | None) -> dict[str, Any]:
-    from agentfs.integrations._context import build_context
+    from agentfs.integrations import _context
 
-    return build_context(fs, task, budget=budget, model=model)
+    return _context.summary(_context.build(fs, task, budget=budget, model=model))
 
 
 def _jsonable(value: Any) -> Any:

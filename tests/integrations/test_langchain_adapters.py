@@ -184,3 +184,36 @@ def test_grep_sees_only_readable_text(seeded: ContextFS) -> None:
     assert "not a valid regular expression" in tools["agentfs_grep"].invoke({"pattern": "("})
     limited = tools["agentfs_grep"].invoke({"pattern": "Ana", "max_matches": 2})
     assert len(limited.splitlines()) == 3 and limited.endswith("narrow the path or the pattern)")
+
+
+# --- context runnable -----------------------------------------------------------------------------
+
+
+def test_context_runnable_feeds_a_model_what_the_principal_may_read(seeded: ContextFS) -> None:
+    from langchain_core.messages import HumanMessage, SystemMessage
+    from langchain_core.runnables import RunnableLambda
+
+    from agentfs.integrations.langchain import AgentFSContextRunnable
+
+    seen: list = []
+    model = RunnableLambda(lambda messages: seen.append(messages) or "answer")  # stands in for a chat model
+    chain = AgentFSContextRunnable(fs=seeded.as_principal(AGENT), budget=600) | model
+    assert chain.invoke("What coffee does Ana drink, and what is her salary?") == "answer"
+    [messages] = seen
+    assert [type(m) for m in messages] == [SystemMessage, HumanMessage]
+    text = "".join(str(m.content) for m in messages)
+    assert "oat-milk flat whites" in text and "confidential" not in text
+    assert text.rstrip().endswith("What coffee does Ana drink, and what is her salary?")
+
+    built = AgentFSContextRunnable(fs=seeded.as_principal(AGENT), output="context").invoke(
+        {"task": "coffee", "budget": 300})
+    assert built.manifest.principal == AGENT and built.manifest.tokens <= 300
+    assert seeded.exists(f"/context/{built.id}/manifest.json")  # every build is recorded
+    as_json = AgentFSContextRunnable(fs=seeded.as_principal(AGENT), output="json", budget=300).invoke("coffee")
+    assert as_json["items"] and all(item["path"].startswith("/memory/") for item in as_json["items"])
+    assert as_json["tokens"] <= as_json["budget"] == 300
+    assert AgentFSContextRunnable(fs=seeded, output="text", budget=300).invoke("coffee").endswith("coffee\n")
+    with pytest.raises(ValidationError, match="unknown context options"):
+        AgentFSContextRunnable(fs=seeded).invoke({"task": "coffee", "bugdet": 10})
+    with pytest.raises(ValidationError, match="the input is the task"):
+        AgentFSContextRunnable(fs=seeded).invoke(42)

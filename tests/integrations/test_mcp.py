@@ -6,6 +6,7 @@ server acts as ``agent:helper``, so the tests also check that the store's rules 
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -19,6 +20,7 @@ from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
 from agentfs.fs import ContextFS
+from tests.helpers import ADMIN
 from tests.integrations.data import AGENT
 
 pytestmark = pytest.mark.timeout(120)
@@ -71,6 +73,20 @@ async def _exercise(client: Client, fs: ContextFS) -> None:
     assert stat.structured_content["meta"] == {"tags": ["prefs", "coffee"]}
     assert "write" not in stat.structured_content["permissions"]
 
+    built = await client.call_tool("build_context", {"task": "What coffee does Ana drink?", "budget": 800})
+    assert not built.is_error, built.content
+    context = built.structured_content
+    assert context["tokens"] <= 800 and "/memory/semantic/coffee.md" in {i["path"] for i in context["items"]}
+    assert "salary" not in context["text"]
+    manifest = json.loads(fs.read_text(context["manifest"]))
+    assert manifest["principal"] == AGENT  # built with the served principal's read access
+
+    ran = await client.call_tool("exec", {"path": "/tools/text/count_words", "args": {"text": "two words"}})
+    assert not ran.is_error, ran.content
+    assert isinstance(ran.structured_content["result"], int)
+    refused_exec = await client.call_tool("exec", {"path": "/tools/text/shout", "args": {}})
+    assert refused_exec.is_error and "permission_denied" in refused_exec.content[0].text
+
     resources = {str(r.uri) for r in (await client.list_resources()).resources}
     assert "agentfs:///memory/semantic/coffee.md" in resources
     assert "agentfs:///knowledge/secret/salary.md" not in resources
@@ -80,11 +96,23 @@ async def _exercise(client: Client, fs: ContextFS) -> None:
         await client.read_resource("agentfs:///knowledge/secret/salary.md")
 
 
-async def test_stdio(seeded: ContextFS) -> None:
-    params = StdioServerParameters(command=SERVE[0], args=[*SERVE[1:], str(seeded.root), "--as", AGENT],
+@pytest.fixture
+def served(seeded: ContextFS) -> ContextFS:
+    """``seeded`` plus two command tools, of which AGENT may run only ``count_words``."""
+    root = str(seeded.root)
+    for tool, command in (("count_words", ["wc", "-w"]), ("shout", ["tr", "a-z", "A-Z"])):
+        subprocess.run([*SERVE[:-1], "tools", "add", root, "command", "--name", "text", "--tool", tool,
+                        "--description", f"{tool} of the JSON arguments.", "--", *command],
+                       env={**_env(), "AGENTFS_PRINCIPAL": ADMIN}, check=True, capture_output=True, timeout=60)
+    seeded.grant(AGENT, "exec", "/tools/text/count_words")
+    return seeded
+
+
+async def test_stdio(served: ContextFS) -> None:
+    params = StdioServerParameters(command=SERVE[0], args=[*SERVE[1:], str(served.root), "--as", AGENT],
                                    env=_env())
     async with Client(params) as client:
-        await _exercise(client, seeded)
+        await _exercise(client, served)
 
 
 def _free_port() -> int:
@@ -94,10 +122,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def http_server(seeded: ContextFS, tmp_path: Path) -> Iterator[str]:
+def http_server(served: ContextFS, tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen([*SERVE, str(seeded.root), "--as", AGENT, "--http", str(port)],
+    process = subprocess.Popen([*SERVE, str(served.root), "--as", AGENT, "--http", str(port)],
                                env=_env(), stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
@@ -121,9 +149,9 @@ def http_server(seeded: ContextFS, tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-async def test_streamable_http(http_server: str, seeded: ContextFS) -> None:
+async def test_streamable_http(http_server: str, served: ContextFS) -> None:
     async with Client(http_server) as client:
-        await _exercise(client, seeded)
+        await _exercise(client, served)
 
 
 def test_cli_refuses_a_missing_store(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@
 Every adapter acts as the principal of the ``ContextFS`` handle it is given.
 """
 
+from agentfs.integrations.langchain.context import AgentFSContextRunnable
 from agentfs.integrations.langchain.retriever import AgentFSRetriever
 from agentfs.integrations.langchain.store import AgentFSByteStore
 from agentfs.integrations.langchain.tools import (
@@ -24,6 +25,7 @@ from agentfs.integrations.langchain.vectorstore import AgentFSVectorStore
 
 __all__ = [
     "AgentFSByteStore",
+    "AgentFSContextRunnable",
     "AgentFSGrepTool",
     "AgentFSListTool",
     "AgentFSReadTool",
