@@ -17,7 +17,6 @@ from agentfs.fs import SERVICE_FACTORIES, ContextFS
 SERVICE_MODULES = {
     "search": "agentfs.index.service",
     "tools": "agentfs.runtime.tools",
-    "context": "agentfs.context.service",
 }
 
 

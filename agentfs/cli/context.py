@@ -125,7 +125,7 @@ def replay_(
     as_json: bool = JsonOpt,
 ) -> None:
     """Rebuild a context from its manifest; byte-identical (exit 0) or a diff (exit 1)."""
-    from agentfs.context import replay
+    from agentfs.context.replay import replay
 
     with open_store(store, principal, as_json) as fs:
         result = replay(fs, context_id)

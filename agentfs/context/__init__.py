@@ -15,62 +15,62 @@ Stages, each usable on its own: :func:`gather`, :func:`score_all`, :func:`dedup`
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+# Imported eagerly on purpose: several stage functions share their module's name (render, order,
+# select, ...). Once a submodule is imported, Python binds the module under that name on the
+# package, so a lazy export would silently turn into the module.
+from agentfs.context.candidates import Candidate, Exclusion
+from agentfs.context.compress import compress
+from agentfs.context.constructor import Context, build
+from agentfs.context.dedup import dedup
+from agentfs.context.evaluator import Grade, Preflight, Remembered, check, grade, remember
+from agentfs.context.gather import gather
+from agentfs.context.grounding import Grounding, claims_of, ground
+from agentfs.context.loader import Page, load, page_in, read_page, refresh, to_json, to_messages, to_text
+from agentfs.context.manifest import Manifest, ManifestItem, read_manifest
+from agentfs.context.order import order
+from agentfs.context.policy import ContextPolicy, load_policy
+from agentfs.context.render import render
+from agentfs.context.replay import ReplayResult, replay
+from agentfs.context.scorers import ScoringContext, score_all
+from agentfs.context.select import select
+from agentfs.context.tokens import Tokens
 
-# name -> submodule. Imported on first use: `import agentfs` finds the `context` service through
-# this package, and the CLI should not pay for the whole pipeline on every command.
-_EXPORTS = {
-    "Candidate": "candidates",
-    "Exclusion": "candidates",
-    "compress": "compress",
-    "Context": "constructor",
-    "build": "constructor",
-    "dedup": "dedup",
-    "Grade": "evaluator",
-    "Preflight": "evaluator",
-    "Remembered": "evaluator",
-    "check": "evaluator",
-    "grade": "evaluator",
-    "remember": "evaluator",
-    "gather": "gather",
-    "Grounding": "grounding",
-    "claims_of": "grounding",
-    "ground": "grounding",
-    "Page": "loader",
-    "load": "loader",
-    "page_in": "loader",
-    "read_page": "loader",
-    "refresh": "loader",
-    "to_json": "loader",
-    "to_messages": "loader",
-    "to_text": "loader",
-    "Manifest": "manifest",
-    "ManifestItem": "manifest",
-    "read_manifest": "manifest",
-    "order": "order",
-    "ContextPolicy": "policy",
-    "load_policy": "policy",
-    "render": "render",
-    "ReplayResult": "replay",
-    "replay": "replay",
-    "ScoringContext": "scorers",
-    "score_all": "scorers",
-    "select": "select",
-    "Tokens": "tokens",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'agentfs.context' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"agentfs.context.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__ = [
+    "Candidate",
+    "Context",
+    "ContextPolicy",
+    "Exclusion",
+    "Grade",
+    "Grounding",
+    "Manifest",
+    "ManifestItem",
+    "Page",
+    "Preflight",
+    "Remembered",
+    "ReplayResult",
+    "ScoringContext",
+    "Tokens",
+    "build",
+    "check",
+    "claims_of",
+    "compress",
+    "dedup",
+    "gather",
+    "grade",
+    "ground",
+    "load",
+    "load_policy",
+    "order",
+    "page_in",
+    "read_manifest",
+    "read_page",
+    "refresh",
+    "remember",
+    "render",
+    "replay",
+    "score_all",
+    "select",
+    "to_json",
+    "to_messages",
+    "to_text",
+]

@@ -104,12 +104,10 @@ def resolve_embedder(embedder: Any, fs: ContextFS | None = None) -> Any:
         return None
     if not isinstance(embedder, str):
         return embedder
-    service = fs.service("context") if fs is not None else None
-    if service is not None:
-        return service.embedder(embedder)
-    from agentfs.context.service import ContextService
+    from agentfs.context.service import ContextService, for_fs
 
-    return ContextService().embedder(embedder)
+    service = for_fs(fs) if fs is not None else None
+    return (service or ContextService()).embedder(embedder)
 
 
 def build(

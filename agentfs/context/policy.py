@@ -53,10 +53,10 @@ def _path(value: str) -> str:
 class KindBudget(_Strict):
     """Limits for one kind of item. Shares are of the usable budget (budget minus reserve)."""
 
-    max_share: float = Field(1.0, ge=0, le=1)
-    max_tokens: int | None = Field(None, ge=0)
-    max_items: int | None = Field(None, ge=0)
-    weight: float = Field(1.0, ge=0, le=1, description="prior of the kind, used by the `kind` scorer")
+    max_share: float = Field(default=1.0, ge=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=0)
+    max_items: int | None = Field(default=None, ge=0)
+    weight: float = Field(default=1.0, ge=0, le=1, description="prior of the kind, used by the `kind` scorer")
 
 
 class ScorerSpec(_Strict):
@@ -83,10 +83,10 @@ class ScorerSpec(_Strict):
 
 class SearchPolicy(_Strict):
     roots: list[str] = Field(default_factory=lambda: ["/memory", "/knowledge"])
-    k: int = Field(30, ge=0, le=1000, description="hits taken from search per root")
+    k: int = Field(default=30, ge=0, le=1000, description="hits taken from search per root")
     mode: Literal["hybrid", "lexical", "dense"] = "hybrid"
     pool: int | None = Field(
-        2000, ge=1, description="lexical ranking looks at most at this many newest matching files (null: all)"
+        default=2000, ge=1, description="lexical ranking looks at most at this many newest matching files (null: all)"
     )
 
     @field_validator("roots")
@@ -96,16 +96,16 @@ class SearchPolicy(_Strict):
 
 
 class HistoryPolicy(_Strict):
-    max_entries: int = Field(12, ge=0, le=1000, description="most recent session entries considered")
+    max_entries: int = Field(default=12, ge=0, le=1000, description="most recent session entries considered")
 
 
 class CatalogPolicy(_Strict):
     """Where tools or skills live and how many of them the prefix may list."""
 
     root: str
-    max: int = Field(8, ge=0)
-    min_relevance: float = Field(0.05, ge=0, le=1)
-    max_scan: int = Field(2000, ge=1, description="entries examined at most (keeps big catalogs bounded)")
+    max: int = Field(default=8, ge=0)
+    min_relevance: float = Field(default=0.05, ge=0, le=1)
+    max_scan: int = Field(default=2000, ge=1, description="entries examined at most (keeps big catalogs bounded)")
 
     @field_validator("root")
     @classmethod
@@ -114,20 +114,20 @@ class CatalogPolicy(_Strict):
 
 
 class DedupPolicy(_Strict):
-    threshold: float = Field(0.85, ge=0, le=1, description="Jaccard of word shingles at which items are duplicates")
-    shingle: int = Field(3, ge=1, le=8)
+    threshold: float = Field(default=0.85, ge=0, le=1, description="Jaccard of word shingles at which items are duplicates")
+    shingle: int = Field(default=3, ge=1, le=8)
 
 
 class CompressPolicy(_Strict):
-    max_item_share: float = Field(0.25, gt=0, le=1, description="largest share of the budget one item may take")
-    min_item_tokens: int = Field(24, ge=1, description="smaller compressed items are dropped instead")
+    max_item_share: float = Field(default=0.25, gt=0, le=1, description="largest share of the budget one item may take")
+    min_item_tokens: int = Field(default=24, ge=1, description="smaller compressed items are dropped instead")
 
 
 class EvaluatorPolicy(_Strict):
-    embedder: str = Field("minilm", description="minilm, hash, none, or package.module:Class")
-    lexical_support: float = Field(0.6, ge=0, le=1)
-    embedding_support: float = Field(0.72, ge=-1, le=1)
-    accept_confidence: float = Field(0.6, ge=0, le=1, description="memories below this go to /human/review")
+    embedder: str = Field(default="minilm", description="minilm, hash, none, or package.module:Class")
+    lexical_support: float = Field(default=0.6, ge=0, le=1)
+    embedding_support: float = Field(default=0.72, ge=-1, le=1)
+    accept_confidence: float = Field(default=0.6, ge=0, le=1, description="memories below this go to /human/review")
     memory_folder: str = "/memory/semantic"
     review_folder: str = "/human/review"
 
@@ -166,25 +166,25 @@ class ContextPolicy(_Strict):
     description: str = ("Profile and notes pinned, hybrid search over memory and knowledge, recent history, "
                         "relevant tools and skills.")
     instructions: str = DEFAULT_INSTRUCTIONS
-    budget: int = Field(4000, ge=1)
+    budget: int = Field(default=4000, ge=1)
     model: str | None = None
     reserve_tokens: int = Field(
-        10, ge=0, description="kept free for the chat format's own framing (about 3 tokens per message)"
+        default=10, ge=0, description="kept free for the chat format's own framing (about 3 tokens per message)"
     )
     embedder: str = Field(
-        "none", description="ranks tool and skill descriptions by meaning too: none, minilm, hash or module:Class"
+        default="none", description="ranks tool and skill descriptions by meaning too: none, minilm, hash or module:Class"
     )
     pins: list[str] = Field(default_factory=lambda: ["/memory/profile", "/human/notes"])
-    max_pinned: int = Field(20, ge=0)
-    search: SearchPolicy = Field(default_factory=SearchPolicy)
-    history: HistoryPolicy = Field(default_factory=HistoryPolicy)
+    max_pinned: int = Field(default=20, ge=0)
+    search: SearchPolicy = Field(default_factory=lambda: SearchPolicy())
+    history: HistoryPolicy = Field(default_factory=lambda: HistoryPolicy())
     tools: CatalogPolicy = Field(default_factory=lambda: CatalogPolicy(root="/tools"))
     skills: CatalogPolicy = Field(default_factory=lambda: CatalogPolicy(root="/skills", max=5))
     kinds: dict[str, KindBudget] = Field(default_factory=_default_kinds)
     scorers: list[ScorerSpec] = Field(default_factory=_default_scorers)
-    dedup: DedupPolicy = Field(default_factory=DedupPolicy)
-    compress: CompressPolicy = Field(default_factory=CompressPolicy)
-    evaluator: EvaluatorPolicy = Field(default_factory=EvaluatorPolicy)
+    dedup: DedupPolicy = Field(default_factory=lambda: DedupPolicy())
+    compress: CompressPolicy = Field(default_factory=lambda: CompressPolicy())
+    evaluator: EvaluatorPolicy = Field(default_factory=lambda: EvaluatorPolicy())
 
     @field_validator("pins")
     @classmethod

@@ -2,7 +2,9 @@
 
 Loading an embedding model takes a second; a context is built in milliseconds. The service,
 built once per open store by ``ContextFS.service("context")`` and closed with it, keeps each
-embedder the policies name, so only the first build pays for loading it.
+embedder the policies name, so only the first build pays for loading it. It registers itself in
+``SERVICE_FACTORIES`` when the pipeline first needs it (:func:`for_fs`), so ``import agentfs``
+does not import the pipeline.
 """
 
 from __future__ import annotations
@@ -47,3 +49,11 @@ def _load(name: str) -> Any:
 def for_store(fs: Any) -> ContextService:
     """The service registry's factory (``agentfs.services``)."""
     return ContextService()
+
+
+def for_fs(fs: Any) -> ContextService | None:
+    """The store's context service, registering the factory on first use."""
+    from agentfs.fs import SERVICE_FACTORIES
+
+    SERVICE_FACTORIES.setdefault("context", for_store)
+    return fs.service("context")  # type: ignore[no-any-return]
