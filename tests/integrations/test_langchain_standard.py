@@ -68,10 +68,22 @@ class TestByteStoreAsync(BaseStoreAsyncTests[bytes]):
 
 
 class TestVectorStore(VectorStoreIntegrationTests):
+    """With the embeddings the suite passes in: ranked exactly by that model."""
+
     @pytest.fixture
     def vectorstore(self, tmp_path: Path) -> Iterator[VectorStore]:
         fs = _agent_store(tmp_path / "ctx", "/knowledge/docs")
         yield AgentFSVectorStore(fs, "/knowledge/docs", embedding=self.get_embeddings())
+        fs.close()
+
+
+class TestVectorStoreOverTheIndex(VectorStoreIntegrationTests):
+    """``embedding=None``: ranked by the store's own semantic index (hybrid search), same contract."""
+
+    @pytest.fixture
+    def vectorstore(self, tmp_path: Path) -> Iterator[VectorStore]:
+        fs = _agent_store(tmp_path / "ctx", "/knowledge/docs")
+        yield AgentFSVectorStore(fs, "/knowledge/docs")
         fs.close()
 
 
