@@ -107,6 +107,19 @@ def fuse_available() -> bool:
     return os.path.exists("/dev/fuse") and bool(shutil.which("fusermount") or shutil.which("fusermount3"))
 
 
+def _unmount_below(folder: Path) -> None:
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return
+    below = str(folder.resolve())
+    for line in mounts:
+        point = line.split()[1].replace("\\040", " ")
+        if point.startswith(below + "/"):
+            tool = shutil.which("fusermount") or shutil.which("fusermount3") or "fusermount"
+            subprocess.run([tool, "-uz", point], capture_output=True, timeout=30)
+
+
 def workspace(tmp_path: Path) -> Path:
     for name in LINKED_FOLDERS:
         if (ROOT / name).is_dir():
@@ -138,8 +151,12 @@ def test_code_block_runs(block: Block, tmp_path: Path) -> None:
         command = [sys.executable, str(script)]
     else:
         command = ["bash", "-e", "-o", "pipefail", "-c", shell_script(block)]
-    result = subprocess.run(command, cwd=cwd, env=block_env(), capture_output=True, text=True,
-                            timeout=BLOCK_TIMEOUT, stdin=subprocess.DEVNULL)
+    try:
+        result = subprocess.run(command, cwd=cwd, env=block_env(), capture_output=True, text=True,
+                                timeout=BLOCK_TIMEOUT, stdin=subprocess.DEVNULL)
+    finally:
+        if block.directive == "fuse":
+            _unmount_below(cwd)  # a block that failed half way must not leave a mount behind
     assert result.returncode == 0, (
         f"{block.id} ({block.lang}) exited with {result.returncode}\n--- code ---\n{block.code}"
         f"--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-4000:]}"
