@@ -13,6 +13,7 @@ import random
 import sys
 
 import agentfs
+from agentfs.tokenizer import count_tokens
 
 PRINCIPALS = ("agent:a", "agent:b", "agent:c")
 
@@ -22,6 +23,7 @@ def main() -> None:
     rng = random.Random(seed)
     admin = agentfs.open(root, principal="user:admin")
     handles = [admin.as_principal(p) for p in PRINCIPALS]
+    count_tokens("warm up")  # loading the encoding takes ~0.5 s: kills must land in writes, not in that
     print("ready", flush=True)
     for i in range(100_000):
         fs = rng.choice(handles)

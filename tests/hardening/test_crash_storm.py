@@ -38,7 +38,8 @@ def storm(root: Path, seed: int, kill_after: float) -> list[tuple[str, str, int,
     assert first == "ready\n", f"writer did not start: {first!r} {proc.stderr.read() if proc.stderr else ''}"
     time.sleep(kill_after)
     os.kill(proc.pid, signal.SIGKILL)
-    out, _ = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, f"the writer stopped on its own: {err[-2000:]}"
     acks = []
     for line in out.splitlines(keepends=True):
         if line.startswith("ack ") and line.endswith("\n"):  # a line cut by the kill is not an ack
@@ -78,7 +79,7 @@ def test_sigkilled_write_storms_lose_nothing_acknowledged(tmp_path: Path) -> Non
         finally:
             fs.close()
     print(f"storm: {RUNS} runs survived, {total} acknowledged writes checked")  # figures for docs/hardening.md
-    assert total > RUNS  # the storms did write (a run killed before its first ack is still fine)
+    assert total > 5 * RUNS  # the storms did write (a run killed before its first ack is still fine)
 
     sync = subprocess.run([*CLI, "index", "sync", str(root), "--as", ADMIN], capture_output=True, text=True,
                           timeout=300)
