@@ -3,7 +3,7 @@
 Every fenced code block in ``docs/**/*.md`` and ``README.md`` whose language is ``bash``, ``sh``,
 ``shell``, ``console`` or ``python`` is run:
 
-- each block on its own, in a fresh empty directory that holds links to the repository's
+- each block on its own (three at a time; ``AGENTFS_DOCS_WORKERS`` changes that), in a fresh empty directory that holds links to the repository's
   ``examples/``, ``mounts/``, ``agents/`` and ``benchmarks/`` (as if run from a checkout), with the
   installed ``agentfs`` on ``PATH`` and no ``AGENTFS_*`` variables from the developer's shell;
 - shell blocks with ``bash -e -o pipefail`` (in a ``console`` block with ``$ `` prompts, only the
@@ -21,6 +21,7 @@ Blocks in other languages (``text``, ``json``, ``yaml``...) are shown, not run.
 
 from __future__ import annotations
 
+import concurrent.futures
 import importlib.util
 import os
 import re
@@ -29,6 +30,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,16 +137,12 @@ def block_env() -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("block", [pytest.param(b, id=b.id, marks=[pytest.mark.fuse] if b.directive == "fuse" else [])
-                                   for b in runnable_blocks()])
-def test_code_block_runs(block: Block, tmp_path: Path) -> None:
-    if block.directive == "skip":
-        pytest.skip(f"marked <!-- test: skip --> in the docs: {block.reason or 'no reason given'}")
-    if block.directive == "fuse" and not fuse_available():
-        if os.environ.get("AGENTFS_REQUIRE_FUSE") == "1":
-            pytest.fail("this block needs FUSE and AGENTFS_REQUIRE_FUSE=1, but /dev/fuse or fusermount is missing")
-        pytest.skip("needs /dev/fuse and fusermount")
-    cwd = workspace(tmp_path)
+def _wanted(block: Block) -> bool:
+    return block.directive != "skip" and (block.directive != "fuse" or fuse_available())
+
+
+def _run_block(block: Block, cwd: Path) -> subprocess.CompletedProcess[str]:
+    workspace(cwd)
     if block.lang in PYTHON:
         script = cwd / "block.py"
         script.write_text(block.code, encoding="utf-8")
@@ -152,11 +150,37 @@ def test_code_block_runs(block: Block, tmp_path: Path) -> None:
     else:
         command = ["bash", "-e", "-o", "pipefail", "-c", shell_script(block)]
     try:
-        result = subprocess.run(command, cwd=cwd, env=block_env(), capture_output=True, text=True,
-                                timeout=BLOCK_TIMEOUT, stdin=subprocess.DEVNULL)
+        return subprocess.run(command, cwd=cwd, env=block_env(), capture_output=True, text=True,
+                              timeout=BLOCK_TIMEOUT, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        return subprocess.CompletedProcess(command, -9, str(exc.stdout or ""), f"timed out after {BLOCK_TIMEOUT} s")
     finally:
         if block.directive == "fuse":
             _unmount_below(cwd)  # a block that failed half way must not leave a mount behind
+
+
+@pytest.fixture(scope="session")
+def block_results(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Run every selected block once, a few at a time (each is mostly process start-up and I/O)."""
+    selected = [item.callspec.params["block"] for item in request.session.items
+                if hasattr(item, "callspec") and isinstance(item.callspec.params.get("block"), Block)]
+    todo = [b for b in selected if _wanted(b)]
+    workers = int(os.environ.get("AGENTFS_DOCS_WORKERS", "3"))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {b.id: pool.submit(_run_block, b, tmp_path_factory.mktemp("block")) for b in todo}
+        return {key: future.result() for key, future in futures.items()}
+
+
+@pytest.mark.parametrize("block", [pytest.param(b, id=b.id, marks=[pytest.mark.fuse] if b.directive == "fuse" else [])
+                                   for b in runnable_blocks()])
+def test_code_block_runs(block: Block, block_results: dict[str, Any]) -> None:
+    if block.directive == "skip":
+        pytest.skip(f"marked <!-- test: skip --> in the docs: {block.reason or 'no reason given'}")
+    if block.directive == "fuse" and not fuse_available():
+        if os.environ.get("AGENTFS_REQUIRE_FUSE") == "1":
+            pytest.fail("this block needs FUSE and AGENTFS_REQUIRE_FUSE=1, but /dev/fuse or fusermount is missing")
+        pytest.skip("needs /dev/fuse and fusermount")
+    result = block_results[block.id]
     assert result.returncode == 0, (
         f"{block.id} ({block.lang}) exited with {result.returncode}\n--- code ---\n{block.code}"
         f"--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-4000:]}"
