@@ -169,7 +169,7 @@ class MiniLMEmbeddings(Embeddings):
         backend: Literal["onnx", "numpy"] = "onnx",
         precision: Literal["int8", "fp32"] = "int8",
         threads: int | None = None,
-        batch_size: int = 64,
+        batch_size: int = 32,
         cache_dir: str | Path | None = None,
     ) -> None:
         if backend not in ("onnx", "numpy"):
