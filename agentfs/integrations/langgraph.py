@@ -72,7 +72,7 @@ class AgentFSStore(BaseStore):
     def __init__(self, fs: ContextFS, root: str = DEFAULT_ROOT, *, index: IndexConfig | None = None) -> None:
         self.fs = fs
         self.root = paths.normalize(root)
-        self.index_config = dict(index) if index else None
+        self.index_config: dict[str, Any] | None = dict(index) if index else None
         self._cache: VectorCache | None = None
         self._fields: list[tuple[str, Any]] = []
         if self.index_config:

@@ -32,7 +32,7 @@ class _AgentFSTool(BaseTool):
         except AgentFSError as exc:
             raise ToolException(f"agentfs: {exc.message}") from exc
 
-    def _call(self, **kwargs: Any) -> str:
+    def _call(self, *args: Any, **kwargs: Any) -> str:
         raise NotImplementedError
 
 
@@ -133,7 +133,7 @@ READ_TOOLS = (AgentFSListTool, AgentFSReadTool, AgentFSSearchTool, AgentFSGrepTo
 
 def agentfs_tools(fs: ContextFS, *, read_only: bool = False) -> list[BaseTool]:
     """The file tools bound to ``fs`` (without ``agentfs_write`` when ``read_only``)."""
-    classes: tuple[type[_AgentFSTool], ...] = READ_TOOLS if read_only else (*READ_TOOLS, AgentFSWriteTool)
+    classes: tuple[type[Any], ...] = READ_TOOLS if read_only else (*READ_TOOLS, AgentFSWriteTool)
     return [cls(fs=fs) for cls in classes]
 
 

@@ -79,7 +79,7 @@ class AgentFSVectorStore(VectorStore):
         texts: Iterable[str],
         metadatas: list[dict[str, Any]] | None = None,
         *,
-        ids: list[str | None] | None = None,
+        ids: list[str] | None = None,
         **kwargs: Any,
     ) -> list[str]:
         """Store texts as documents in one commit; an existing id gets a new version.
@@ -93,7 +93,9 @@ class AgentFSVectorStore(VectorStore):
             raise ValidationError(f"{len(texts)} texts but {len(metadatas)} metadatas", rule="batch_shape")
         if ids is not None and len(ids) != len(texts):
             raise ValidationError(f"{len(texts)} texts but {len(ids)} ids", rule="batch_shape")
-        chosen = [(i if i else uuid.uuid4().hex) for i in (ids or [None] * len(texts))]
+        # add_documents passes doc.id for each document, None where a document has none.
+        given: list[Any] = list(ids) if ids is not None else [None] * len(texts)
+        chosen = [str(i) if i else uuid.uuid4().hex for i in given]
         items = []
         for position, (text, doc_id) in enumerate(zip(texts, chosen, strict=True)):
             metadata = dict(metadatas[position]) if metadatas else {}
