@@ -116,14 +116,23 @@ def scan_paths(fs: ContextFS, candidates: Iterable[str]) -> list[Change]:
         if path != "/" and not any(paths.is_within(path, v) for v in virtual):
             wanted.add(path)
     nodes = {path: store.node(path) for path in sorted(wanted)}
+    tombs = {path: store.tombstone(path) for path, node in nodes.items() if node is None}
     pending = {row[0] for row in store.conn.execute("SELECT node_id FROM pending")}
     for path, node in nodes.items():
-        if node is not None and node.id in pending:
-            continue  # its plain-tree update is in flight: neither side can be judged now
         full = store.plain_path(path)
         try:
             st = os.lstat(full)
         except (FileNotFoundError, NotADirectoryError):
+            st = None
+        # A pending row is cleared lazily (at its writer's next commit), so it may be long done.
+        # The commit is still in flight only while the plain file is older than the commit: its
+        # update sets the file's mtime to the version's time, and an outside edit comes after.
+        latest = node or tombs.get(path)
+        if latest is not None and latest.id in pending and (
+            (st is None and node is not None) or (st is not None and st.st_mtime_ns < latest.modified_ns)
+        ):
+            continue  # neither side can be judged now
+        if st is None:
             if node is not None and node.kind == "dir" and path in fs._core.providers:
                 changes.append(Change(path, "deleted", "dir", problem="mount folders cannot be deleted"))
             elif node is not None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from agentfs.cli.common import AsOpt, JsonOpt, StoreArg, console, err_console, handle_errors, print_json
 
@@ -21,7 +19,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def mount(
         store: str = StoreArg,
-        mountpoint: Path = typer.Argument(..., help="An empty directory to mount the store on."),
+        # str, not Path: click stats a Path argument, which fails on a dead mount (ENOTCONN).
+        mountpoint: str = typer.Argument(..., help="An empty directory to mount the store on."),
         principal: str | None = AsOpt,
         read_only: bool = typer.Option(False, "--read-only", help="Refuse every change (EROFS)."),
         foreground: bool = typer.Option(False, "--foreground", "-f",
@@ -65,18 +64,17 @@ def register(app: typer.Typer) -> None:
         if not rows:
             console.print("no agentfs mounts")
             return
-        table = Table(box=None, header_style="bold")
-        for column in ("mount point", "store", "as", "pid", "state", "since"):
-            table.add_column(column)
+        # Plain lines, never truncated: a mount point is copied from here into `agentfs unmount`.
         for row in rows:
-            table.add_row(row["mountpoint"], row.get("store") or "-", row.get("principal") or "-",
-                          str(row.get("pid") or "-"), row["state"] + (" ro" if row.get("read_only") else ""),
-                          (row.get("started") or "")[:19].replace("T", " "))
-        console.print(table)
+            flags = " read-only" if row.get("read_only") else ""
+            since = (row.get("started") or "")[:19].replace("T", " ")
+            console.print(f"{row['mountpoint']}  {row['state']}{flags}  store {row.get('store') or '-'}  as "
+                          f"{row.get('principal') or '-'}  pid {row.get('pid') or '-'}"
+                          + (f"  since {since}" if since else ""), markup=False, soft_wrap=True)
 
     @app.command()
     def unmount(
-        mountpoint: Path = typer.Argument(..., help="Where the store is mounted."),
+        mountpoint: str = typer.Argument(..., help="Where the store is mounted (a dead mount too)."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Unmount (the daemon stops cleanly); also clears a mount whose daemon died."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 import threading
 from collections.abc import Callable
 from types import ModuleType
@@ -108,4 +109,13 @@ def serve(operations: Any, mountpoint: str, options: list[str]) -> None:
     args = ["agentfs", mountpoint, "-f"]
     if options:
         args += ["-o", ",".join(options)]
-    fuse_main(multithreaded=1, fuse_args=args, **callbacks)
+    # libfuse installs its exit handler only on signals left at SIG_DFL. Python's own SIGINT
+    # handler would never run while the main thread sits in libfuse's C loop: Ctrl-C would do
+    # nothing. Hand the three signals to libfuse for the loop's lifetime.
+    exits = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, signal.SIG_DFL) for sig in exits}
+    try:
+        fuse_main(multithreaded=1, fuse_args=args, **callbacks)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

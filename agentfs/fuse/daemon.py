@@ -3,7 +3,9 @@
 Run by ``agentfs mount`` (``python -m agentfs.fuse.daemon ...`` in its own session, or in the
 foreground). Besides libfuse's worker threads it runs the live-sync :class:`~agentfs.watch.Watcher`,
 the kernel-cache invalidator and, when the semantic index service offers it, the index's
-background sync. Readiness is reported once the mount answers a ``stat``; the mount's record for
+background sync, in a child process: embedding is CPU-bound Python, and in the daemon it would
+hold the GIL that every FUSE request needs (each one would wait up to a switch interval).
+Readiness is reported once the mount answers a ``stat``; the mount's record for
 ``agentfs mounts`` exists exactly while the daemon serves.
 
 SIGTERM, SIGINT and SIGHUP end the loop (libfuse's handlers); libfuse unmounts before
@@ -14,15 +16,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import logging
 import os
+import signal
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agentfs.fs import ContextFS
+from agentfs.fs import SERVICE_FACTORIES, ContextFS
 from agentfs.fuse import binding, registry
 from agentfs.fuse.operations import Operations
 from agentfs.timefmt import iso
@@ -34,6 +39,9 @@ log = logging.getLogger("agentfs.fuse")
 CACHE_TIMEOUT_S = 60.0
 FALLBACK_TIMEOUT_S = 1.0
 READY_TIMEOUT_S = 30.0
+# Python hands the GIL over every 5 ms by default: a FUSE request arriving while the watcher
+# thread computes would wait that long. Requests are short; hand over sooner.
+SWITCH_INTERVAL_S = 0.0005
 
 
 def mount_options(store: Path, *, read_only: bool, allow_other: bool, timeout: float) -> list[str]:
@@ -79,6 +87,8 @@ def run(
     """
     store, mountpoint = Path(store).resolve(), Path(mountpoint).resolve()
     binding.load()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: stacks to the log
     fs = ContextFS.open(store, principal=principal)
     record = {
         "mountpoint": str(mountpoint), "store": str(store), "principal": fs.principal, "pid": os.getpid(),
@@ -87,7 +97,7 @@ def run(
     operations: Operations
     watcher = Watcher(fs, on_foreign=lambda events: operations.invalidate_events(events),
                       on_rules=lambda: operations.invalidate_all())
-    services: list[object] = []
+    indexer: list[subprocess.Popen[bytes]] = []
 
     def started() -> None:
         # Runs inside libfuse's init: every request waits for it, so the slow parts (opening the
@@ -96,13 +106,14 @@ def run(
 
         def announce_then_index() -> None:
             _announce(mountpoint, record, on_ready)
-            services.extend(_start_background_services(fs))
+            indexer.extend(_start_indexer(store))
 
         threading.Thread(target=announce_then_index, daemon=True, name="agentfs-ready").start()
 
     def stopping() -> None:
         registry.remove(mountpoint, pid=os.getpid())
         watcher.stop()
+        _stop_indexer(indexer)
 
     operations = Operations(fs, read_only=read_only, on_init=started, on_destroy=stopping)
     timeout = cache_timeout()
@@ -117,25 +128,68 @@ def run(
         registry.remove(mountpoint, pid=os.getpid())
         with contextlib.suppress(Exception):
             watcher.stop()
+        _stop_indexer(indexer)
         fs.close()
     log.info("unmounted %s", mountpoint)
     return 0
 
 
-def _start_background_services(fs: ContextFS) -> list[object]:
-    """The semantic index keeps itself in sync while mounted, if it offers to."""
+def _start_indexer(store: Path) -> list[subprocess.Popen[bytes]]:
+    """Start the index's background sync beside the mount (if this installation has an index)."""
+    if "search" not in SERVICE_FACTORIES:
+        return []
+    try:
+        child = subprocess.Popen([sys.executable, "-m", "agentfs.fuse.daemon", "--store", str(store), "--index-only",
+                                  "--parent", str(os.getpid())],
+                                 stdin=subprocess.DEVNULL, cwd="/")
+    except OSError:
+        log.exception("the index's background sync did not start")
+        return []
+    log.info("index background sync: pid %s", child.pid)
+    return [child]
+
+
+def _stop_indexer(indexer: list[subprocess.Popen[bytes]]) -> None:
+    while indexer:
+        child = indexer.pop()
+        child.terminate()
+        try:
+            child.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            child.kill()  # the index's sync is resumable: a round cut short is redone
+            child.wait()
+
+
+def run_indexer(store: str | Path, parent: int) -> int:
+    """Keep the semantic index in sync until SIGTERM or until the mount daemon (parent) is gone.
+
+    The index's libraries keep threads of their own, so this process never waits on an orderly
+    interpreter exit: it closes the store (bounded) and leaves with ``os._exit``.
+    """
+    from agentfs.governance.policy import SYSTEM
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(Exception):  # Linux: the kernel sends SIGTERM when the daemon dies
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before we asked
+        os._exit(0)
+    fs = ContextFS.open(store, principal=SYSTEM)
     try:
         search = fs.service("search")
-    except Exception:
-        log.exception("search service unavailable")
-        return []
-    if search is not None and hasattr(search, "start_background"):
-        try:
+        if search is not None and hasattr(search, "start_background"):
             search.start_background(fs)
-            return [search]
-        except Exception:
-            log.exception("search service background sync did not start")
-    return []
+            while not stop.wait(1.0) and os.getppid() == parent:
+                pass
+    except Exception:
+        log.exception("index background sync failed")
+    finally:
+        closer = threading.Thread(target=fs.close, daemon=True)
+        closer.start()
+        closer.join(timeout=10)
+    os._exit(0)
 
 
 def _announce(mountpoint: Path, record: dict, on_ready: Callable[[dict], None] | None) -> None:
@@ -156,8 +210,10 @@ def _announce(mountpoint: Path, record: dict, on_ready: Callable[[dict], None] |
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agentfs.fuse.daemon", description=__doc__.split("\n")[0])
     parser.add_argument("--store", required=True)
-    parser.add_argument("--mountpoint", required=True)
-    parser.add_argument("--principal", required=True)
+    parser.add_argument("--mountpoint")
+    parser.add_argument("--principal")
+    parser.add_argument("--index-only", action="store_true", help="run the index's background sync only")
+    parser.add_argument("--parent", type=int, default=None, help="with --index-only: the mount daemon's pid")
     parser.add_argument("--read-only", action="store_true")
     parser.add_argument("--allow-other", action="store_true")
     parser.add_argument("--ready-fd", type=int, default=None, help="write one line here once ready")
@@ -165,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.index_only:
+        return run_indexer(args.store, args.parent or os.getppid())
+    if not args.mountpoint or not args.principal:
+        parser.error("--mountpoint and --principal are required")
     ready = None
     if args.ready_fd is not None:
         def ready(record: dict) -> None:

@@ -29,20 +29,21 @@ from agentfs.fuse import registry
 from agentfs.fuse.errors import FuseUnavailableError, MountError, MountPointBusyError
 from agentfs.governance.policy import parse_principal
 
+FUSE_DEVICE = "/dev/fuse"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 
 
 def check_fuse() -> None:
     """Raise :class:`FuseUnavailableError` unless this machine can mount with FUSE."""
-    if not os.path.exists("/dev/fuse"):
+    if not os.path.exists(FUSE_DEVICE):
         raise FuseUnavailableError(
-            "no /dev/fuse: load the fuse module (modprobe fuse) or start the container with --device /dev/fuse"
+            f"no {FUSE_DEVICE}: load the fuse module (modprobe fuse) or start the container with --device /dev/fuse"
         )
     try:
-        os.close(os.open("/dev/fuse", os.O_RDWR))
+        os.close(os.open(FUSE_DEVICE, os.O_RDWR))
     except OSError as exc:
-        raise FuseUnavailableError(f"cannot open /dev/fuse: {exc.strerror}") from None
+        raise FuseUnavailableError(f"cannot open {FUSE_DEVICE}: {exc.strerror}") from None
     from agentfs.fuse import binding
 
     binding.load()
@@ -72,6 +73,12 @@ def preflight(store: str | Path, mountpoint: str | Path, principal: str) -> tupl
     if not Path(target).is_dir():
         raise MountError(f"mount point {mountpoint} is not a directory")
     if str(target) in registry.kernel_mounts():
+        try:
+            os.listdir(target)  # a dead mount's root may still stat fine from the kernel's cache
+        except OSError as exc:
+            raise MountPointBusyError(
+                f"mount point {mountpoint} is a dead mount ({exc.strerror}): run `agentfs unmount {mountpoint}` first"
+            ) from None
         record = registry.read(target)
         holder = f" (agentfs, store {record['store']}, pid {record['pid']})" if record else ""
         raise MountPointBusyError(f"mount point {mountpoint} is busy: something is mounted there already{holder}")
@@ -208,9 +215,14 @@ def unmount(mountpoint: str | Path, *, timeout: float = STOP_TIMEOUT_S) -> dict[
     pid = record.get("pid") if record else None
     if registry.pid_alive(pid) and _is_our_daemon(pid):
         os.kill(pid, signal.SIGTERM)  # type: ignore[arg-type]
+        # Done when the kernel mount is gone and the daemon released its record (it does so
+        # first thing on the way out); the daemon may take a few more seconds to stop its
+        # index sync and close the store, and needs no one waiting for that.
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and (registry.pid_alive(pid) or _still_mounted(target)):
-            time.sleep(0.05)
+        while time.monotonic() < deadline and registry.pid_alive(pid) and (
+            _still_mounted(target) or registry.read(target) is not None
+        ):
+            time.sleep(0.02)
     if _still_mounted(target):
         method = _force_unmount(target)
     registry.remove(target)

@@ -36,6 +36,7 @@ from typing import Any
 from agentfs import paths
 from agentfs.errors import (
     AgentFSError,
+    ConflictError,
     DirectoryNotEmptyError,
     IsADirectoryError_,
     NotADirectoryError_,
@@ -68,6 +69,7 @@ HIDDEN_PREFIX = ".fuse_hidden"  # libfuse's name for unlinked files that are sti
 MAX_CACHED = 200_000
 CONTENT_OPS = frozenset({"write", "append", "meta", "mode"})  # changes that keep the name
 XATTR_CREATE, XATTR_REPLACE = 1, 2
+APPEND_RETRIES = 50
 _placeholder_inodes = itertools.count(1 << 41)  # created files have no catalog id until committed
 
 
@@ -225,6 +227,14 @@ class Operations:
                 return handle
         return None
 
+    def _uncommitted(self, path: str) -> OpenFile | None:
+        """An open handle holding changes to ``path`` not committed yet (created, written or
+        truncated): what a local disk would already show to every reader."""
+        for handle in reversed(self._open_writers(path)):
+            if (handle.created or handle.dirty) and not handle.orphaned:
+                return handle
+        return None
+
     def _register(self, path: str, handle: OpenFile) -> OpenFile:
         with self._lock:
             self._files.setdefault(path, []).append(handle)
@@ -360,11 +370,13 @@ class Operations:
         binding.pin_thread_state()
         writable = (flags & os.O_ACCMODE) != os.O_RDONLY or bool(flags & os.O_TRUNC)
         try:
-            pending = self._pending(path)
+            pending = self._uncommitted(path)
             if pending is not None:
-                if writable:  # a second writer starts from the first one's content, committed
+                if writable or pending.append:  # start from the other handle's content, committed
                     self._commit(path, pending)
-                else:  # a reader of a file still being created reads what is staged so far
+                else:  # a reader of a file being written reads what is staged so far
+                    if not self._admin:
+                        self.fs.require("read", path)
                     with pending.lock:
                         staged, attr = pending.staged_path(path), pending.current_attr()
                     snapshot = OpenFile(path, attr, loader=lambda _path, _version: open(staged, "rb"),  # noqa: SIM115
@@ -516,14 +528,17 @@ class Operations:
         with handle.lock:
             if handle.orphaned or not handle.dirty or _hidden(path) or (written_only and not handle.written):
                 return
-            handle.dirty = False  # one attempt per change: a refusal is reported once, at close
             created = handle.created
             try:
                 if handle.append:
-                    info = self.fs.append(path, handle.appended())
+                    info = self._append(path, handle.appended())
                 else:
                     info = self.fs.write(path, handle.staged_path(path), mode=handle.mode if created else None)
             except AgentFSError as exc:
+                # One attempt per change: a refusal is reported once, at close. ``dirty`` stays set
+                # until here, so a reader opening meanwhile waits for this handle, never reads the
+                # version being replaced.
+                handle.dirty = handle.written = False
                 self._refused("write", path, exc)
                 if self.kernel is not None:
                     self.kernel.paths([(path, created)])
@@ -534,6 +549,16 @@ class Operations:
             # right here, not queued: the next `stat` must see the catalog id. An attributes-only
             # notification takes no inode lock, so it cannot deadlock against this request.
             self.kernel.cache.invalidate_attributes(path)
+
+    def _append(self, path: str, data: bytes) -> FileInfo:
+        """``O_APPEND`` is atomic: when another process appended first, the core refuses this
+        append as stale (nothing was written) and it is simply made again on the new end."""
+        for _ in range(APPEND_RETRIES - 1):
+            try:
+                return self.fs.append(path, data)
+            except ConflictError:
+                time.sleep(0.005)
+        return self.fs.append(path, data)
 
     def _refused(self, action: str, path: str, exc: AgentFSError) -> None:
         log.info("refused %s of %s for %s: %s", action, path, self.fs.principal, exc.message)

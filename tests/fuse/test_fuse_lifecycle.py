@@ -1,0 +1,131 @@
+"""`agentfs mount|mounts|unmount`: readiness, clear one-line errors, clean and forced unmounts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agentfs.fuse import lifecycle, registry
+from tests.fuse.conftest import CLI, Mount, agentfs_cli, make_store, wait_for
+from tests.helpers import ADMIN
+
+pytestmark = pytest.mark.fuse
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:  # type: ignore[override]
+    make_store(tmp_path / "ctx").close()
+    return tmp_path / "ctx"
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> str:
+    assert result.returncode == 1, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("agentfs: error: "), result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+def test_mount_returns_ready_and_mounts_lists_it(store: Path, tmp_path: Path) -> None:
+    mount = Mount(store, tmp_path / "mnt", ADMIN).start()
+    try:
+        assert os.path.ismount(mount.path)
+        assert sorted(os.listdir(mount.path))[:2] == [".search", "context"]  # usable at once
+        listed = json.loads(agentfs_cli("mounts", "--json").stdout)
+        mine = [m for m in listed if m["mountpoint"] == str(mount.path)]
+        assert mine and mine[0]["state"] == "mounted" and mine[0]["principal"] == ADMIN
+        assert mine[0]["store"] == str(store) and mine[0]["pid"] == mount.pid
+        assert str(mount.path) in agentfs_cli("mounts").stdout
+    finally:
+        mount.stop()
+    assert not os.path.ismount(tmp_path / "mnt")
+    assert str(tmp_path / "mnt") not in agentfs_cli("mounts").stdout
+
+
+def test_clear_errors_for_busy_missing_and_unusable_mount_points(store: Path, tmp_path: Path) -> None:
+    mount = Mount(store, tmp_path / "mnt", ADMIN).start()
+    try:
+        busy = agentfs_cli("mount", str(store), str(mount.path), check=False)
+        one_line_error(busy, "busy", str(store))
+    finally:
+        mount.stop()
+    one_line_error(agentfs_cli("mount", str(tmp_path / "nowhere"), str(tmp_path / "mnt"), check=False),
+                   "no agentfs store")
+    one_line_error(agentfs_cli("mount", str(store), str(tmp_path / "absent"), check=False), "does not exist")
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "x").write_text("x")
+    one_line_error(agentfs_cli("mount", str(store), str(full), check=False), "not empty")
+    one_line_error(agentfs_cli("mount", str(store), str(store / "knowledge"), check=False), "inside the store")
+    one_line_error(agentfs_cli("unmount", str(full), check=False), "not mounted")
+
+
+def test_no_dev_fuse_is_one_clear_line(store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from agentfs.cli.app import app
+
+    monkeypatch.setattr(lifecycle, "FUSE_DEVICE", str(tmp_path / "no-such-device"))
+    (tmp_path / "mnt").mkdir()
+    result = CliRunner().invoke(app, ["mount", str(store), str(tmp_path / "mnt")])
+    assert result.exit_code == 1
+    assert "agentfs: error: no " in result.output and "--device /dev/fuse" in result.output
+
+
+def test_sigterm_unmounts_cleanly(store: Path, tmp_path: Path) -> None:
+    mount = Mount(store, tmp_path / "mnt", ADMIN).start()
+    try:
+        (mount / "knowledge/kept.txt").write_text("kept\n")
+        os.kill(mount.pid, signal.SIGTERM)  # type: ignore[arg-type]
+        assert wait_for(lambda: not os.path.ismount(mount.path), timeout=10)
+        assert wait_for(lambda: not registry.pid_alive(mount.pid), timeout=20)
+        assert registry.read(mount.path) is None
+    finally:
+        mount.stop()
+    import agentfs
+
+    with agentfs.open(store, principal=ADMIN) as fs:
+        assert fs.read("/knowledge/kept.txt") == b"kept\n"
+        assert fs.verify()["ok"]
+
+
+def test_a_crashed_daemon_leaves_a_mount_that_unmount_clears(store: Path, tmp_path: Path) -> None:
+    mount = Mount(store, tmp_path / "mnt", ADMIN).start()
+    try:
+        os.kill(mount.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        assert wait_for(lambda: not registry.pid_alive(mount.pid), timeout=10)
+        with pytest.raises(OSError):  # "Transport endpoint is not connected"
+            os.listdir(mount.path)
+        states = {m["mountpoint"]: m["state"] for m in json.loads(agentfs_cli("mounts", "--json").stdout)}
+        assert states[str(mount.path)] == "stale"
+        one_line_error(agentfs_cli("mount", str(store), str(mount.path), check=False), "dead mount")
+        agentfs_cli("unmount", str(mount.path))
+        assert not os.path.ismount(mount.path)
+        again = Mount(store, mount.path, ADMIN).start()  # the mount point is usable again
+        again.stop()
+    finally:
+        mount.stop()
+
+
+def test_foreground_mount_ends_cleanly_on_ctrl_c(store: Path, tmp_path: Path) -> None:
+    target = tmp_path / "mnt"
+    target.mkdir()
+    process = subprocess.Popen([*CLI, "mount", str(store), str(target), "--as", ADMIN, "--foreground"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: os.path.ismount(target) and registry.read(target) is not None, timeout=30)
+        assert "memory" in os.listdir(target)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        assert not os.path.ismount(target)
+        assert "Ctrl-C to unmount" in process.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        Mount(store, target, ADMIN).stop()
