@@ -190,7 +190,8 @@ def weather(city: str, days: int = 1) -> dict:
 @FUZZ
 @given(args=st.one_of(yaml_values, st.dictionaries(st.sampled_from(["city", "days", "x", "__class__"]),
                                                     yaml_values, max_size=3)))
-def test_hostile_tool_arguments(box: tuple[ContextFS, Path], args: Any, tmp_path_factory: Any) -> None:
+def test_hostile_tool_arguments(box: tuple[ContextFS, Path], args: Any, tmp_path_factory: Any,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
     fs, box_dir = box
     if not fs.exists("/tools/hard/weather"):
         from agentfs.runtime import toolsets
@@ -198,9 +199,7 @@ def test_hostile_tool_arguments(box: tuple[ContextFS, Path], args: Any, tmp_path
         folder = tmp_path_factory.mktemp("pkgs")
         name = f"hardtools_{folder.name.replace('-', '_')}"
         (folder / f"{name}.py").write_text(textwrap.dedent(SAMPLE_TOOL))
-        import sys
-
-        sys.path.insert(0, str(folder))
+        monkeypatch.syspath_prepend(str(folder))
         toolsets.add_python(fs, [f"{name}:weather"], toolset="hard")
     before = outside(box_dir)
     result = attempt(fs.exec, "/tools/hard/weather", args)
