@@ -217,3 +217,14 @@ def test_context_runnable_feeds_a_model_what_the_principal_may_read(seeded: Cont
         AgentFSContextRunnable(fs=seeded).invoke({"task": "coffee", "bugdet": 10})
     with pytest.raises(ValidationError, match="the input is the task"):
         AgentFSContextRunnable(fs=seeded).invoke(42)
+
+
+def test_max_marginal_relevance_prefers_variety(seeded: ContextFS) -> None:
+    from agentfs.index.embeddings import HashEmbeddings
+
+    store = AgentFSVectorStore(seeded, "/knowledge/mmr", embedding=HashEmbeddings())
+    store.add_texts(["coffee beans", "coffee beans roasted", "coffee shop by the station"], ids=["a", "b", "c"])
+    plain = [d.id for d in store.similarity_search("coffee beans", k=2)]
+    varied = [d.id for d in store.max_marginal_relevance_search("coffee beans", k=2, fetch_k=3, lambda_mult=0.3)]
+    assert plain == ["a", "b"]
+    assert varied[0] == "a" and varied[1] == "c"

@@ -170,7 +170,31 @@ class AgentFSVectorStore(VectorStore):
 
         return [doc for doc, _ in self._exact_search(np.asarray(embedding, dtype=np.float32), k)]
 
-    def _exact_search(self, query_vector: Any, k: int) -> list[tuple[Document, float]]:
+    def max_marginal_relevance_search(
+        self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, **kwargs: Any
+    ) -> list[Document]:
+        """``k`` documents relevant to ``query`` and different from each other (needs ``embedding``)."""
+        if self._cache is None:
+            raise NotSupportedError("maximal marginal relevance needs the vector store's own embedding model "
+                                    "(pass embedding=...)")
+        from langchain_core.vectorstores.utils import maximal_marginal_relevance
+
+        query_vector = self._cache.query_vector(query)
+        listing, matrix = self._matrix()
+        candidates = cosine_top_k(query_vector, matrix, fetch_k)
+        chosen = maximal_marginal_relevance(query_vector, [matrix[i].tolist() for i, _ in candidates],
+                                            lambda_mult=lambda_mult, k=k)
+        out = []
+        for position in chosen:
+            info, doc_id = listing[candidates[position][0]]
+            try:
+                out.append(self._read(info.path, doc_id))
+            except NotFoundError:
+                continue
+        return out
+
+    def _matrix(self) -> tuple[list[tuple[FileInfo, str]], Any]:
+        """The folder's documents and their unit vectors (one row each, in listing order)."""
         assert self._cache is not None
         listing = self._documents_in_folder()
         by_key = {_key(info): info.path for info, _ in listing}
@@ -178,7 +202,10 @@ class AgentFSVectorStore(VectorStore):
         def load(keys: list[str]) -> list[str]:
             return [self._read(by_key[key], None).page_content for key in keys]
 
-        matrix = self._cache.vectors([_key(info) for info, _ in listing], load)
+        return listing, self._cache.vectors([_key(info) for info, _ in listing], load)
+
+    def _exact_search(self, query_vector: Any, k: int) -> list[tuple[Document, float]]:
+        listing, matrix = self._matrix()
         out = []
         for index, score in cosine_top_k(query_vector, matrix, k):
             info, doc_id = listing[index]
