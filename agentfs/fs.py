@@ -465,18 +465,19 @@ class ContextFS:
                 raise IsADirectoryError_("/ is a directory", path=path)
             item_meta = item[2] if len(item) > 2 else meta  # type: ignore[misc]
             provider = self._core.route(path)
+            decision = self._require("write", path)  # before any lookup: a denial reveals nothing
             existing = store.node(path)
             if exclusive and existing is not None:
                 from agentfs.errors import AlreadyExistsError
 
                 raise AlreadyExistsError(f"{path} already exists", path=path)
-            self._require("write", path)
             change = op or ("write" if existing is not None else "create")
             provider.check_change(change, path, exists=existing is not None, admin=admin, principal=self.principal)
-            prepared.append((path, provider, existing, self._prepare(provider, path, item[1], item_meta, existing)))
+            prepared.append((path, provider, existing, decision,
+                             self._prepare(provider, path, item[1], item_meta, existing)))
         infos = []
         with store.transaction() as tx:
-            for path, provider, existing, kwargs in prepared:
+            for path, provider, existing, decision, kwargs in prepared:
                 expected = if_version
                 if expected is None and existing is None and (
                     exclusive or (provider.capabilities.append_only and not admin)
@@ -489,7 +490,7 @@ class ContextFS:
                     if_version=expected, make_parents=make_parents, **kwargs,
                 )
                 tx.audit(self.principal, op or ("write" if existing else "create"), path, "allow",
-                         self._reason("write", path), node.version, {"size": node.size, "hash": node.hash})
+                         decision.reason, node.version, {"size": node.size, "hash": node.hash})
                 infos.append(self._info_from(provider, node))
             events = tx.events
         self._core.emit(events)

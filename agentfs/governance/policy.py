@@ -13,6 +13,7 @@ ACTIONS = ("list", "read", "write", "append", "delete", "exec", "admin")
 SYSTEM = "system"
 EXTERNAL = "external"
 ANYONE = "*"
+_MEMO_LIMIT = 65_536  # decisions remembered per policy version; the memo is dropped when full
 _PRINCIPAL = re.compile(r"^(agent|user|group):[A-Za-z0-9._@+-]{1,128}$")
 
 
@@ -139,6 +140,9 @@ class Policy:
     admins: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
+        # Decisions that depend on rules alone (not on who owns the path), memoised: a Policy is
+        # rebuilt whenever rules, groups or admins change, so the memo can never go stale.
+        self._memo: dict[tuple[str, str, str], Decision] = {}
         self._by_path: dict[str, list[Rule]] = {}
         for rule in self.rules:
             self._by_path.setdefault(rule.path, []).append(rule)
@@ -169,6 +173,24 @@ class Policy:
         Args:
             owner_of: returns the owner of ``path`` (or of its nearest existing ancestor).
         """
+        key = (principal, action, path)
+        known = self._memo.get(key)
+        if known is not None:
+            return known
+        decision = self._decide(principal, action, path, owner_of)
+        if decision.basis not in ("owner", "default"):
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[key] = decision
+        return decision
+
+    def _decide(
+        self,
+        principal: str,
+        action: str,
+        path: str,
+        owner_of: Callable[[str], str | None] | None,
+    ) -> Decision:
         if self.is_admin(principal):
             return Decision(True, principal, action, path, f"{principal} is an administrator of this store",
                             basis="admin")

@@ -104,7 +104,13 @@ class Provider(ABC):
         if path.endswith(".md"):
             document = frontmatter.split(text, path=path)
             meta = document.meta
-            frontmatter.validate(meta, path=path, kind=frontmatter.kind_of(path), raw=frontmatter.raw_block(text))
+            kind = frontmatter.kind_of(path)
+            try:
+                frontmatter.validate(meta, path=path, kind=kind)
+            except ValidationError:
+                # Again with the raw block, only now: it is what finds the line number to report.
+                frontmatter.validate(meta, path=path, kind=kind, raw=frontmatter.raw_block(text))
+                raise
         return meta, text
 
     # --- derived --------------------------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING, BinaryIO
 
-from agentfs.errors import NotFoundError, OperationNotPermittedError, ReadOnlyError
+from agentfs.errors import IsADirectoryError_, NotFoundError, OperationNotPermittedError, ReadOnlyError
 from agentfs.governance.policy import EXTERNAL, SYSTEM
 from agentfs.mounts.base import Capabilities, Provider
 from agentfs.store.records import Node
@@ -54,25 +55,21 @@ class CatalogProvider(Provider):
         return [self.info(n) for n in self.store.children(path)]
 
     def open(self, path: str, fs: ContextFS, version: int | None = None) -> BinaryIO:
-        node = self.store.node(path)
-        if version is not None:
-            node = node or self.store.tombstone(path)
-            if node is None:
+        if version is None:
+            head = self.store.head(path)  # the hot path of every read: two columns, no Node
+            if head is None:
                 raise NotFoundError(f"{path} does not exist", path=path)
-            row = self.store.version(node.id, version)
-            if row is None or row.hash is None:
-                raise NotFoundError(
-                    f"{path} has no content at version {version} (see `agentfs log`)", path=path
-                )
-            return self.store.objects.open(row.hash)
+            kind, digest = head
+            if kind == "dir":
+                raise IsADirectoryError_(f"{path} is a directory", path=path)
+            return self.store.objects.open(digest) if digest is not None else io.BytesIO(b"")
+        node = self.store.node(path) or self.store.tombstone(path)
         if node is None:
             raise NotFoundError(f"{path} does not exist", path=path)
-        self.ensure_file(self.info(node))
-        if node.hash is None:
-            import io
-
-            return io.BytesIO(b"")
-        return self.store.objects.open(node.hash)
+        row = self.store.version(node.id, version)
+        if row is None or row.hash is None:
+            raise NotFoundError(f"{path} has no content at version {version} (see `agentfs log`)", path=path)
+        return self.store.objects.open(row.hash)
 
 
 class HistoryProvider(CatalogProvider):

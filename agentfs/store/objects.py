@@ -26,11 +26,16 @@ class ObjectStore:
         self.root = root
         self.tmp = root / "tmp"
         self.fsync = fsync
+        self._root_str = str(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(exist_ok=True)
 
     def path_of(self, digest: str) -> Path:
         return self.root / digest[:2] / digest[2:]
+
+    def _name_of(self, digest: str) -> str:
+        # A plain string: pathlib's joins cost as much as the open itself on the read path.
+        return f"{self._root_str}/{digest[:2]}/{digest[2:]}"
 
     def exists(self, digest: str) -> bool:
         return self.path_of(digest).exists()
@@ -108,20 +113,23 @@ class ObjectStore:
         return digest, size
 
     def _install(self, tmp: Path, target: Path) -> None:
-        target.parent.mkdir(exist_ok=True)
         os.chmod(tmp, 0o444)  # objects are immutable; a stray `echo >>` on one fails loudly
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except FileNotFoundError:  # first object of its fan-out folder (a mkdir per commit costs more)
+            target.parent.mkdir(exist_ok=True)
+            os.replace(tmp, target)
 
     def read(self, digest: str) -> bytes:
         try:
-            with open(self.path_of(digest), "rb") as handle:
+            with open(self._name_of(digest), "rb") as handle:
                 return handle.read()
         except FileNotFoundError:
             raise StoreError(f"object {digest[:12]} is missing from the store (run `agentfs verify`)") from None
 
     def open(self, digest: str) -> BinaryIO:
         try:
-            return open(self.path_of(digest), "rb")
+            return open(self._name_of(digest), "rb")
         except FileNotFoundError:
             raise StoreError(f"object {digest[:12]} is missing from the store (run `agentfs verify`)") from None
 
