@@ -160,3 +160,22 @@ def test_cli_refuses_a_missing_store(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("agentfs: error:")
     assert result.stdout == ""  # stdout is the protocol channel: nothing else may land there
+
+
+async def test_the_documented_desktop_configuration_starts_a_server(seeded: ContextFS) -> None:
+    """The JSON snippet in docs/howto/mcp.md, with its store path swapped, launches a working server."""
+    import re
+    import shutil
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "howto" / "mcp.md").read_text(encoding="utf-8")
+    [snippet] = re.findall(r"```json\n(.*?)```", page, re.DOTALL)
+    entry = json.loads(snippet)["mcpServers"]["agentfs"]
+    command = shutil.which(entry["command"], path=os.pathsep.join([str(Path(sys.executable).parent),
+                                                                    os.environ.get("PATH", "")]))
+    assert command, f"{entry['command']!r} is not installed next to this Python"
+    args = [str(seeded.root) if arg == "/home/ana/ctx" else arg for arg in entry["args"]]
+    assert str(seeded.root) in args
+    seeded.grant("agent:assistant", "read,list", "/memory")
+    async with Client(StdioServerParameters(command=command, args=args, env=_env())) as client:
+        read = await client.call_tool("read", {"path": "/memory/semantic/trains.md"})
+        assert read.content[0].text == "Ana commutes by train on Tuesdays.\n"
