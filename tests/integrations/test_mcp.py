@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -164,9 +166,6 @@ def test_cli_refuses_a_missing_store(tmp_path: Path) -> None:
 
 async def test_the_documented_desktop_configuration_starts_a_server(seeded: ContextFS) -> None:
     """The JSON snippet in docs/howto/mcp.md, with its store path swapped, launches a working server."""
-    import re
-    import shutil
-
     page = (Path(__file__).resolve().parents[2] / "docs" / "howto" / "mcp.md").read_text(encoding="utf-8")
     [snippet] = re.findall(r"```json\n(.*?)```", page, re.DOTALL)
     entry = json.loads(snippet)["mcpServers"]["agentfs"]
