@@ -136,7 +136,8 @@ class AgentFSStore(BaseStore):
     # --- operations -----------------------------------------------------------------------------
 
     def _apply_puts(self, puts: list[PutOp]) -> None:
-        writes = []
+        writes: list[tuple[str, str, dict[str, Any]]] = []
+        stale: list[str] = []  # items whose earlier put chose fields this put leaves to the default
         for op in puts:
             path = self._path(op.namespace, op.key)
             if op.value is None:
@@ -145,9 +146,20 @@ class AgentFSStore(BaseStore):
                 except NotFoundError:
                     pass
                 continue
-            writes.append((path, _dump(op.value, path), {INDEX_META_KEY: op.index}))
+            # Only a put that chose (index=False or a field list) leaves a trace in the sidecar.
+            writes.append((path, _dump(op.value, path), {INDEX_META_KEY: op.index} if op.index is not None else {}))
+            if op.index is None and INDEX_META_KEY in self._meta_of(path):
+                stale.append(path)
         if writes:
             self.fs.write_many(writes)
+        for path in stale:
+            self.fs.set_meta(path, {}, remove=[INDEX_META_KEY])
+
+    def _meta_of(self, path: str) -> dict[str, Any]:
+        try:
+            return self.fs.stat(path, permissions=False).meta
+        except NotFoundError:
+            return {}
 
     def _get(self, namespace: tuple[str, ...], key: str) -> Item | None:
         path = self._path(namespace, key)

@@ -148,3 +148,15 @@ async def test_async_api(seeded: ContextFS) -> None:
     assert await store.alist_namespaces() == [("users", "ana")]
     await store.adelete(("users", "ana"), "coffee")
     assert await store.aget(("users", "ana"), "coffee") is None
+
+
+def test_index_choice_is_kept_only_while_it_applies(seeded: ContextFS) -> None:
+    store = AgentFSStore(seeded, index={"embed": DeterministicFakeEmbedding(size=8), "dims": 8})
+    store.put(("users", "ana"), "k", {"text": "a"})
+    assert seeded.stat("/memory/users/ana/k.json").meta == {}
+    store.put(("users", "ana"), "k", {"text": "b"}, index=False)
+    assert seeded.stat("/memory/users/ana/k.json").meta == {"langgraph_index": False}
+    assert store.search(("users",), query="b")[0].score is None
+    store.put(("users", "ana"), "k", {"text": "c"})
+    assert seeded.stat("/memory/users/ana/k.json").meta == {}
+    assert store.search(("users",), query="c")[0].score is not None
