@@ -98,6 +98,15 @@ def _check_events(raw: str, path: str, first_line: int) -> None:
             depth -= 1
 
 
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed YAML (collections only), as _check_events counts it."""
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
 def parse_yaml(raw: str, *, path: str = "<text>", first_line: int = 1) -> dict[str, Any]:
     """Parse a front-matter block into a dict, with safe limits. Lines are reported file-relative."""
     if len(raw.encode("utf-8", "replace")) > MAX_FRONT_MATTER_BYTES:
@@ -110,8 +119,11 @@ def parse_yaml(raw: str, *, path: str = "<text>", first_line: int = 1) -> dict[s
     if not raw.strip():
         return {}
     try:
-        _check_events(raw, path, first_line)
+        if "&" in raw or "*" in raw:  # an anchor or alias may be there: vet every event first
+            _check_events(raw, path, first_line)
         data = yaml.load(raw, Loader=_FastLoader)
+        if _depth(data) > MAX_DEPTH:
+            _check_events(raw, path, first_line)  # raises max_depth with the line number
         if data is None:
             return {}
     except _AliasError as exc:

@@ -149,6 +149,7 @@ class ContextFS:
         if sync is None and store.config.get("sync") == "full":
             store.sync = "full"
             store.objects.fsync = True
+            store.conn.execute("PRAGMA synchronous=FULL")  # the connection opened before config was read
         who = principal or os.environ.get(ENV_PRINCIPAL) or default_admin()
         return cls(_Core(store), parse_principal(who))
 

@@ -46,10 +46,10 @@ class ObjectStore:
     def put_bytes(self, data: bytes) -> str:
         """Store ``data``; returns its sha256 hex digest."""
         digest = hashlib.sha256(data).hexdigest()
-        target = self.path_of(digest)
-        if target.exists():
+        target = self._name_of(digest)
+        if os.path.exists(target):
             return digest
-        tmp = self.temp_path()
+        tmp = f"{self._root_str}/tmp/{uuid.uuid4().hex}"
         with open(tmp, "wb") as handle:
             handle.write(data)
             if self.fsync:
@@ -112,12 +112,12 @@ class ObjectStore:
             self._install(tmp, target)
         return digest, size
 
-    def _install(self, tmp: Path, target: Path) -> None:
+    def _install(self, tmp: str | Path, target: str | Path) -> None:
         os.chmod(tmp, 0o444)  # objects are immutable; a stray `echo >>` on one fails loudly
         try:
             os.replace(tmp, target)
         except FileNotFoundError:  # first object of its fan-out folder (a mkdir per commit costs more)
-            target.parent.mkdir(exist_ok=True)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
             os.replace(tmp, target)
 
     def read(self, digest: str) -> bytes:

@@ -88,6 +88,7 @@ class Store:
         self.sync = sync
         self.objects = ObjectStore(self.meta_dir / "objects", fsync=(sync == "full"))
         self.tmp_dir = self.meta_dir / "tmp"
+        self._root_str, self._tmp_str = str(self.root), str(self.tmp_dir)
         self.tmp_dir.mkdir(exist_ok=True)
         self._local = threading.local()
         self._write_lock = threading.RLock()
@@ -148,7 +149,7 @@ class Store:
             conn.execute("COMMIT")
         finally:
             conn.close()
-        return cls(root)
+        return cls(root, sync=config.get("sync", "normal"))  # init --sync full holds from the start
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -550,30 +551,31 @@ class Store:
 
     def write_plain(self, path: str, data: bytes | None, digest: str | None, mode: int, mtime_ns: int) -> None:
         """Atomically replace one plain file with content (from ``data`` or the object)."""
-        target = self.plain_path(path)
-        tmp = self.tmp_dir / uuid.uuid4().hex
+        # Plain strings, not pathlib: this runs once per commit and pathlib's joins add up.
+        target = self._root_str + path if path != "/" else self._root_str
+        tmp = f"{self._tmp_str}/{uuid.uuid4().hex}"
         if data is not None:
+            # No fsync even with sync=full: the object holding these bytes is fsynced and the
+            # commit's `pending` row is durable, so recovery rebuilds this file after a power cut.
             with open(tmp, "wb") as handle:
                 handle.write(data)
-                if self.sync == "full":
-                    handle.flush()
-                    os.fsync(handle.fileno())
         elif digest is not None:
             import shutil
 
             shutil.copyfile(self.objects.path_of(digest), tmp)
         else:
-            tmp.touch()
+            open(tmp, "wb").close()  # an empty file
         os.chmod(tmp, mode & 0o7777)
         os.utime(tmp, ns=(mtime_ns, mtime_ns))
         try:
-            if target.is_dir() and not target.is_symlink():
-                # An outside `mkdir` where the catalog has a file: the catalog wins, but never
-                # silently delete somebody's directory; move it aside.
-                os.replace(target, target.with_name(target.name + f".conflict-{uuid.uuid4().hex[:6]}"))
             os.replace(tmp, target)
         except FileNotFoundError:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.replace(tmp, target)
+        except IsADirectoryError:
+            # An outside `mkdir` where the catalog has a file: the catalog wins, but never
+            # silently delete somebody's directory; move it aside.
+            os.replace(target, f"{target}.conflict-{uuid.uuid4().hex[:6]}")
             os.replace(tmp, target)
 
 

@@ -218,3 +218,15 @@ def test_a_writer_killed_while_another_runs(store_root: Path, mode: str) -> None
     assert Counter((p, v) for p, v, _, _ in acks).most_common(1)[0][1] == 1
     _check_acked(store_root, acks)
     _check_store(store_root).close()
+
+
+def test_sync_full_holds_from_init_and_after_reopening(store_root: Path) -> None:
+    """``init --sync full`` fsyncs every commit, in the handle init returns and after reopening."""
+    for fs in (agentfs.init(store_root, admin=ADMIN, sync="full"), None):
+        fs = fs or agentfs.open(store_root, principal=ADMIN)
+        try:
+            store = fs._core.store
+            assert store.sync == "full" and store.objects.fsync
+            assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        finally:
+            fs.close()
