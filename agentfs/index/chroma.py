@@ -113,7 +113,7 @@ def where_clause(where: VectorFilter | None) -> dict[str, Any] | None:
 
 def _public(metadata: dict[str, Any] | None) -> dict[str, Any]:
     """Metadata as the caller stored it: without our ancestor keys."""
-    return {k: v for k, v in (metadata or {}).items() if not (k == _DEPTH_KEY or _is_ancestor_key(k))}
+    return {k: v for k, v in (metadata or {}).items() if k[0] != "_" or not (k == _DEPTH_KEY or _is_ancestor_key(k))}
 
 
 def _is_ancestor_key(key: str) -> bool:
@@ -205,11 +205,10 @@ class ChromaBackend:
             clause = where_clause(where)
         except _Nothing:
             return empty
-        total = self.count()
-        if total == 0:
-            return empty
+        # Chroma answers n_results beyond the collection's size with what it has (count() would
+        # cost a round trip per query).
         result = self._collection.query(
-            query_embeddings=matrix, n_results=min(k, total), where=clause,
+            query_embeddings=matrix, n_results=k, where=clause,
             include=["metadatas", "distances"],  # type: ignore[list-item]
         )
         out = []

@@ -477,7 +477,7 @@ class IndexService:
 
     # --- background indexing (the mount daemon) -------------------------------------------------
 
-    def start_background(self, fs: Any, *, interval: float = 0.5) -> None:
+    def start_background(self, fs: Any, *, interval: float = 0.2) -> None:
         """Index changes as they commit, in a daemon thread, until :meth:`stop` or :meth:`close`.
 
         Commits made in this process wake the thread at once (``fs.subscribe``); commits from
@@ -492,6 +492,9 @@ class IndexService:
         self._thread.start()
 
     def _run(self, interval: float) -> None:
+        with contextlib.suppress(Exception):
+            # Load the model now, not on the first change (seconds on a cold machine).
+            self._embedder.embed(["warm up"])
         backoff = interval
         while not self._stop.is_set():
             self._wake.wait(backoff)
@@ -632,8 +635,8 @@ class IndexService:
         vector = self._embedder.embed([query])
         where, exact = vector_filter(scope, flt)
         post_check = (not exact) or flt.residual
-        total = backend.count()
-        n = min(max(depth * 2, 20), max(total, 1))
+        total = max(1, self._state.counts()[1]) if self._state is not None else 1
+        n = min(max(depth * 2, 20), total)
         while True:
             hits = backend.query(vector, n, where)[0]
             best: dict[int, tuple[float, dict[str, Any]]] = {}

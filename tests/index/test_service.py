@@ -243,3 +243,21 @@ def test_minilm_finds_paraphrases(store: ContextFS) -> None:
     hits = store.search("how does Ana take her morning drink", mode="dense", k=1)
     assert paths(hits) == ["/memory/semantic/coffee.md"]
     assert store.service("search").status(store)["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_switching_backend_reuses_cached_vectors(seeded: ContextFS) -> None:
+    fs = seeded
+    service = fs.service("search")
+    assert fs.search("green tea", mode="dense")
+    service.configure(fs, backend="ann")
+    with pytest.raises(IndexMismatchError, match=r"'chroma' backend.*'ann'.*agentfs index rebuild"):
+        fs.search("green tea", mode="dense")
+    report = service.rebuild(fs)
+    assert (report.files_indexed, report.texts_embedded) == (len(NOTES), 0)
+    assert service.status(fs)["backend_info"]["backend"] == "ann"
+    assert paths(fs.search("green tea sugar", mode="dense", k=1)) == ["/memory/semantic/tea.md"]
+    agent = as_agent(fs, "agent:reader", "read", "/knowledge")
+    assert set(paths(agent.search("coffee", mode="dense", k=2))) == {"/knowledge/paris.md", "/knowledge/rome.md"}
+    fs.rm("/memory/semantic/tea.md")
+    assert "/memory/semantic/tea.md" not in paths(fs.search("green tea sugar", mode="dense"))
+    assert service.verify(fs).ok
