@@ -100,7 +100,7 @@ class IndexSettings:
         from agentfs.index.chroma import default_url
 
         section = dict(config.get("index") or {})
-        values = {
+        values: dict[str, Any] = {
             "embedder": section.get("embedder") or os.environ.get(ENV_EMBEDDER) or "minilm",
             "backend": section.get("backend") or os.environ.get(ENV_BACKEND) or _default_backend(),
             "chroma_url": default_url(config),

@@ -24,7 +24,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,7 +161,7 @@ class IndexState:
         keys = ("store_id", "model", "dimension", "backend", "chunker")
         return {k: v for k in keys if (v := self.get(k)) is not None}
 
-    def set_identity(self, values: dict[str, object]) -> None:
+    def set_identity(self, values: Mapping[str, object]) -> None:
         with self.transaction() as conn:
             for key, value in values.items():
                 self.put(conn, key, value)

@@ -6,16 +6,18 @@ Sections of a main file (see :mod:`agentfs.index.ann.fileformat` for the contain
 name           dtype, shape         what
 ============== ==================== ==========================================================
 mean           f4 (d,)              mean of the collection (centre of the principal axes)
-basis          f4 (d, k)            the first k principal axes: y = (x - mean) @ basis
-code_scale     f4 (k,)              quantisation step per axis: code = round(y / code_scale)
+basis          f4 (d, k + r)        the first k + r principal axes: y = (x - mean) @ basis
+code_scale     f4 (k + r,)          quantisation step per axis: code = round(y / code_scale)
 centroids      f4 (lists, d)        unit centroid of each posting list
-centroid_codes f4 (lists, k)        the centroids' y (probing compares in code space: cheaper)
+centroid_codes f4 (lists, k)        the centroids' first k y (probing compares in code space)
 list_offsets   i8 (lists + 1,)      first entry of each list; each list starts on a page
 list_sizes     i4 (lists,)          live entries of each list (the rest of its pages is padding)
 entries        i1 (entries, e)      per entry (e = 64, 128, ... bytes): k int8 codes, zero
                                     padding, and the row number as int32 in the last 4 bytes
 entry_rows     i4 (entries,)        the row of each entry again, -1 for padding (lets filters
                                     count eligible rows per list without reading the codes)
+refine         i1 (n, r)            per row, int8 codes of axes k .. k + r: re-scores the best
+                                    few hundred candidates before the exact re-rank
 vectors        i2 (pages, 2048)     full vectors x * 32767, whole rows per 4 KiB page
 ids_offsets    i8 (n + 1,)          ids (UTF-8) back to back in ``ids_blob``
 ids_blob       u1
@@ -112,6 +114,11 @@ class Trained:
     scale: np.ndarray
     centroids: np.ndarray
     trained_rows: int
+    code_dims: int
+
+    @property
+    def refine_dims(self) -> int:
+        return self.basis.shape[1] - self.code_dims
 
     @property
     def lists(self) -> int:
@@ -125,11 +132,13 @@ def train(source: RowSource, lists: int, params: BuildParams) -> Trained:
     picked = np.sort(rng.choice(n, min(n, params.train_sample), replace=False))
     sample = source.rows(picked)
     mean, basis = projection.principal_axes(sample, seed=params.seed)
-    basis = np.ascontiguousarray(basis[:, : code_dims_for(source.dim, params.code_dims)])
+    code_dims = code_dims_for(source.dim, params.code_dims)
+    refine_dims = max(0, min(params.refine_dims, source.dim - code_dims))
+    basis = np.ascontiguousarray(basis[:, : code_dims + refine_dims])
     scale = projection.code_scale(projection.project(sample, mean, basis))
     centroids = clustering.spherical_kmeans(sample, lists, iterations=params.kmeans_iterations,
                                             sample=len(sample), seed=params.seed)
-    return Trained(mean, basis, scale, centroids, n)
+    return Trained(mean, basis, scale, centroids, n, code_dims)
 
 
 @dataclass
@@ -217,10 +226,12 @@ def write_main(
     n, dim = len(source), source.dim
     records = records.take(layout.order) if not _is_identity(layout.order) else records
     lists = 0 if trained is None else trained.lists
-    code_dims = 0 if trained is None else trained.basis.shape[1]
+    code_dims = 0 if trained is None else trained.code_dims
+    refine_dims = 0 if trained is None else trained.refine_dims
     rows_per_page = PAGE // (2 * dim)
     meta = {
         "format": MAIN_FORMAT, "dim": dim, "rows": n, "lists": lists, "code_dims": code_dims,
+        "refine_dims": refine_dims,
         "entry_bytes": entry_bytes_for(code_dims) if code_dims else 0,
         "rows_per_page": rows_per_page, "vector_scale": VECTOR_SCALE,
         "trained_rows": 0 if trained is None else trained.trained_rows,
@@ -232,13 +243,15 @@ def write_main(
             writer.add("basis", trained.basis)
             writer.add("code_scale", trained.scale)
             writer.add("centroids", trained.centroids)
-            writer.add("centroid_codes", projection.project(trained.centroids, trained.mean, trained.basis))
+            writer.add("centroid_codes",
+                       projection.project(trained.centroids, trained.mean, trained.basis[:, :code_dims]))
             writer.add("list_offsets", layout.list_offsets)
             writer.add("list_sizes", layout.list_sizes)
             total = int(layout.list_offsets[-1])
             writer.add_chunks("entries", np.int8, (total, entry_bytes_for(code_dims)),
                               _entry_chunks(source, trained, layout, total))
             writer.add("entry_rows", _entry_rows(layout, total))
+            writer.add_chunks("refine", np.int8, (n, refine_dims), _refine_rows(source, trained, layout.order))
         if rows_per_page:
             pages = -(-n // rows_per_page)
             writer.add_chunks("vectors", np.int16, (pages, PAGE // 2), _vector_pages(source, layout.order, rows_per_page))
@@ -267,8 +280,9 @@ def _entry_rows(layout: Layout, total: int) -> np.ndarray:
 
 
 def _entry_chunks(source: RowSource, trained: Trained, layout: Layout, total: int) -> Iterator[np.ndarray]:
-    code_dims = trained.basis.shape[1]
+    code_dims = trained.code_dims
     width = entry_bytes_for(code_dims)
+    basis, scale = trained.basis[:, :code_dims], trained.scale[:code_dims]
     entry_at = np.full(total, -1, dtype=np.int64)
     entry_at[_entry_positions(layout)] = np.arange(len(layout.entry_rows))
     for start in range(0, total, _CHUNK):
@@ -278,10 +292,16 @@ def _entry_chunks(source: RowSource, trained: Trained, layout: Layout, total: in
         rows = np.full(len(chunk), -1, dtype="<i4")
         rows[filled] = layout.entry_rows[which[filled]]
         vectors = source.rows(layout.order[rows[filled]])
-        chunk[filled, :code_dims] = projection.quantize(projection.project(vectors, trained.mean, trained.basis),
-                                                        trained.scale)
+        chunk[filled, :code_dims] = projection.quantize(projection.project(vectors, trained.mean, basis), scale)
         chunk[:, width - 4 :] = rows.view(np.int8).reshape(len(chunk), 4)
         yield chunk
+
+
+def _refine_rows(source: RowSource, trained: Trained, order: np.ndarray) -> Iterator[np.ndarray]:
+    basis, scale = trained.basis[:, trained.code_dims :], trained.scale[trained.code_dims :]
+    for start in range(0, len(order), _CHUNK):
+        vectors = source.rows(order[start : start + _CHUNK])
+        yield projection.quantize(projection.project(vectors, trained.mean, basis), scale)
 
 
 def quantize(vectors: np.ndarray) -> np.ndarray:

@@ -41,7 +41,8 @@ from agentfs.index.ann.filters import FilterCache
 from agentfs.index.ann.memory import MemoryGovernor
 from agentfs.index.ann.params import BuildParams, SearchParams
 from agentfs.index.ann.records import Records, check_id, check_metadata
-from agentfs.index.ann.segment import Candidates, Segment
+from agentfs.index.ann import search
+from agentfs.index.ann.segment import CACHEABLE, Segment
 from agentfs.index.ann.sources import CompactionSource
 from agentfs.index.backend import VectorFilter, VectorHit
 
@@ -68,6 +69,9 @@ class AnnIndex:
         self._compaction: threading.Thread | None = None
         self._compaction_error: BaseException | None = None
         self._segment: Segment | None = None
+        self._scratch: search.Scratch | None = None
+        self._dead = np.zeros(0, dtype=bool)
+        self._delta = DeltaBuffer(1)
         self._filters = FilterCache()
         self._closed = False
         self._governor = MemoryGovernor(int(memory_budget_mb * (1 << 20)), self._fixed_bytes, self._release_pages)
@@ -204,11 +208,22 @@ class AnnIndex:
             self._apply(operation)
         if self._build_params is None:
             self._build_params = segment.build_params if segment is not None else BuildParams()
-        # The scan codes are read by every query: hold them in RAM when they take at most half
-        # the budget; the other half is left for pages of the full vectors (re-ranking).
-        if segment is not None and segment.lists and segment.code_bytes() <= self._governor.budget_bytes // 2:
-            segment.cache_codes()
+        self._scratch = search.Scratch(segment) if segment is not None and segment.lists else None
+        if segment is not None:
+            self._cache_within_budget(segment)
         self._governor.rebase()
+
+    def _cache_within_budget(self, segment: Segment) -> None:
+        """Copy into RAM what queries read at random (ids, codes, refine codes), in that order,
+        while it fits in three quarters of the budget: the last quarter is left for the pages of
+        full vectors that re-ranking reads (and for the delta buffer)."""
+        allowance = self._governor.budget_bytes * 3 // 4 - self._fixed_bytes()
+        for what in CACHEABLE:
+            cost = segment.cache_cost(what)
+            if cost > allowance:
+                break
+            segment.cache(what)
+            allowance -= cost
 
     # --- writes ----------------------------------------------------------------------------------
 
@@ -242,6 +257,7 @@ class AnnIndex:
             self._check_open()
             end = self._log.append(payload, durable=durable)
             self._apply(Operation(1, ids, matrix, metas, end))
+            self._governor.refresh_fixed()
 
     def delete(self, ids: Sequence[str], *, durable: bool = False) -> None:
         """Remove vectors by id; unknown ids are ignored."""
@@ -252,6 +268,7 @@ class AnnIndex:
             self._check_open()
             end = self._log.append(encode_delete(ids), durable=durable)
             self._apply(Operation(DELETE, ids, None, None, end))
+            self._governor.refresh_fixed()
 
     def _apply(self, operation: Operation) -> None:
         segment = self._segment
@@ -271,7 +288,8 @@ class AnnIndex:
 
     def search(
         self, queries: np.ndarray, k: int = 10, where: VectorFilter | None = None, *,
-        nprobe: int | None = None, rerank: int | None = None, with_metadata: bool = True,
+        nprobe: int | None = None, candidates: int | None = None, rerank: int | None = None,
+        with_metadata: bool = True,
     ) -> list[list[VectorHit]]:
         """Top ``k`` hits per query row, best first, all satisfying ``where``.
 
@@ -280,7 +298,8 @@ class AnnIndex:
             k: Hits per query.
             where: Filter evaluated inside the index, before ranking.
             nprobe: Lists to scan (default from the search parameters).
-            rerank: Candidates re-scored exactly (default from the search parameters).
+            candidates: Scanned entries re-scored with the refine codes (default likewise).
+            rerank: Refined rows re-scored exactly (default likewise).
             with_metadata: Decode each hit's metadata (skip for ids and scores only).
         """
         matrix = normalize_rows(np.atleast_2d(np.asarray(queries, dtype=np.float32)))
@@ -288,67 +307,83 @@ class AnnIndex:
             raise ValueError(f"queries have dimension {matrix.shape[1]}, index has {self.dim}")
         if k <= 0:
             return [[] for _ in range(len(matrix))]
-        params = self.search_params
-        nprobe = params.nprobe if nprobe is None else nprobe
-        rerank = params.rerank if rerank is None else rerank
+        defaults = self.search_params
+        effort = SearchParams(
+            nprobe=defaults.nprobe if nprobe is None else nprobe,
+            candidates=defaults.candidates if candidates is None else candidates,
+            rerank=defaults.rerank if rerank is None else rerank,
+            prune=defaults.prune, exact_below=defaults.exact_below,
+        )
         with self._lock:
             self._check_open()
-            return [self._search_one(q, k, where, nprobe, rerank, with_metadata) for q in matrix]
+            return [self._search_one(q, k, where, effort, with_metadata) for q in matrix]
 
-    def _search_one(self, query: np.ndarray, k: int, where: VectorFilter | None, nprobe: int, rerank: int,
+    def _search_one(self, query: np.ndarray, k: int, where: VectorFilter | None, effort: SearchParams,
                     with_metadata: bool) -> list[VectorHit]:
         segment = self._segment
         hits: list[tuple[float, str, Any]] = []
         pages = 0
         if segment is not None and segment.rows:
-            found = self._search_segment(segment, query, k, where, nprobe, rerank)
+            found = self._search_segment(segment, query, k, where, effort)
             pages = found.pages
-            for row, score in zip(found.rows.tolist(), found.scores.tolist(), strict=True):
-                hits.append((score, segment.id_of(row), row))
-            if len(found.rows):
-                pages += segment.record_pages(found.rows)
-        ids, scores, metas = self._delta.search(query, k, where)
-        hits.extend(zip(scores.tolist(), ids, metas, strict=True))
-        hits.sort(key=lambda hit: -hit[0])
+            rows = found.rows.tolist()
+            hits.extend((score, segment.id_of(row), row) for row, score in zip(rows, found.scores.tolist(), strict=True))
+            if rows:
+                pages += segment.record_pages(rows, with_metadata or where is not None)
+        if len(self._delta):
+            ids, scores, metas = self._delta.search(query, k, where)
+            hits.extend(zip(scores.tolist(), ids, metas, strict=True))
+            hits.sort(key=lambda hit: -hit[0])
         out: list[VectorHit] = []
         for score, name, source in hits:
             if len(out) == k:
                 break
-            needs_metadata = with_metadata or where is not None
-            meta = (segment.metadata_of(source) if isinstance(source, int) else source) if needs_metadata else {}
+            if not (with_metadata or where is not None):
+                out.append(VectorHit(name, float(score)))
+                continue
+            meta = segment.metadata_of(source) if isinstance(source, int) else source  # type: ignore[union-attr]
             # The masks compare 64-bit hashes; the exact check makes a collision harmless.
             if where is not None and not where.matches(meta):
                 continue
             out.append(VectorHit(name, float(score), dict(meta) if with_metadata else {}))
+        if where is not None:
+            self._governor.refresh_fixed()  # a new filter may have cached a mask
         self._governor.record_query(pages)
         return out
 
     def _search_segment(self, segment: Segment, query: np.ndarray, k: int, where: VectorFilter | None,
-                        nprobe: int, rerank: int) -> Candidates:
+                        effort: SearchParams) -> search.Candidates:
         plan = self._filters.plan(segment, where, self._dead)
         if plan.eligible_count == 0:
-            return Candidates(np.zeros(0, np.int64), np.zeros(0, np.float32), 0)
-        exact_below = self.search_params.exact_below
+            return search.Candidates.empty()
+        exact_below = effort.exact_below
         if exact_below is None:
             # An exact scan of the eligible rows costs ~1 random row read each; a probe of lists
             # that hold enough eligible rows costs ~(scanned / eligible fraction) sequential
             # entries. They break even near sqrt(rows * scanned) / 4 eligible rows.
-            exact_below = max(2048, int(math.sqrt(segment.rows * max(1, nprobe) * 64) / 4))
+            exact_below = max(2048, int(math.sqrt(segment.rows * max(1, effort.nprobe) * 64) / 4))
         if not segment.lists or plan.eligible_count <= max(exact_below, 4 * k):
-            return segment.exact(query, k, plan.eligible_rows())
+            return search.exact(segment, query, k, plan.eligible_rows())
+        assert self._scratch is not None
+        options = {"nprobe": effort.nprobe, "candidates": effort.candidates, "rerank": effort.rerank}
         if plan.mask is None:
-            return segment.search(query, k, nprobe, rerank, None, prune=self.search_params.prune)
-        # A filter leaves fewer candidates per list: probe, best lists first, until the lists
-        # scanned hold as many eligible rows as an unfiltered probe would scan in all.
-        similarity = segment.probe_order(query)
-        order = np.argsort(-similarity)
-        per_list = plan.per_list(segment)
-        nprobe = max(1, min(nprobe, segment.lists))
-        target = max(2 * max(rerank, k), int(segment.list_sizes[order[:nprobe]].sum()))
-        covered = np.cumsum(per_list[order])
-        needed = int(np.searchsorted(covered, target)) + 1
-        lists = order[: max(nprobe, min(needed, segment.lists))]
-        return segment.search(query, k, nprobe, rerank, plan.mask, lists=lists)
+            found = search.ivf(segment, self._scratch, query, k, prune=effort.prune, **options)
+        else:
+            # A filter leaves fewer candidates per list: probe, best lists first, until the lists
+            # scanned hold as many eligible rows as an unfiltered probe would scan in all.
+            similarity = segment.centroid_codes @ (query @ segment.basis)
+            order = np.argsort(-similarity)
+            nprobe = max(1, min(effort.nprobe, segment.lists))
+            target = max(2 * max(effort.candidates, k), int(segment.list_sizes[order[:nprobe]].sum()))
+            covered = np.cumsum(plan.per_list(segment)[order])
+            needed = int(np.searchsorted(covered, target)) + 1
+            lists = order[: max(nprobe, min(needed, segment.lists))]
+            found = search.ivf(segment, self._scratch, query, k, allowed=plan.mask, lists=lists, **options)
+        if len(found.rows) < min(k, plan.eligible_count):
+            # Too few allowed rows in the probed lists (tiny lists, or k near the collection
+            # size): an exact scan of what is allowed is both right and cheap here.
+            return search.exact(segment, query, k, plan.eligible_rows())
+        return found
 
     def get(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Metadata of the ids that exist; missing ids are left out."""
@@ -489,7 +524,8 @@ class AnnIndex:
 
     def _fixed_bytes(self) -> int:
         segment = self._segment
-        return (segment.fixed_bytes() if segment is not None else 0) + self._dead.nbytes \
+        scratch = self._scratch.nbytes if self._scratch is not None else 0
+        return (segment.fixed_bytes() if segment is not None else 0) + scratch + self._dead.nbytes \
             + self._delta.nbytes() + self._filters.nbytes()
 
     def _release_pages(self, everything: bool) -> None:
@@ -511,10 +547,11 @@ class AnnIndex:
                 "delta_rows": len(self._delta),
                 "lists": segment.lists if segment else 0,
                 "code_dims": segment.code_dims if segment else 0,
-                "codes_in_ram": bool(segment and segment.codes_cached),
+                "in_ram": sorted(segment.cached) if segment else [],
                 "generation": segment.generation if segment else 0,
                 "bytes_on_disk": sum(f.stat().st_size for f in files if f.exists()),
                 "nprobe": self.search_params.nprobe,
+                "candidates": self.search_params.candidates,
                 "rerank": self.search_params.rerank,
                 "compacting": bool(self._compaction and self._compaction.is_alive()),
             }
@@ -537,6 +574,7 @@ class AnnIndex:
                 return
             self._closed = True
             self._log.close()
+            self._governor.close()
             if self._segment is not None:
                 self._segment.close()
                 self._segment = None

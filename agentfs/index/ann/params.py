@@ -38,6 +38,8 @@ class BuildParams:
         lists: Number of posting lists; ``None`` picks ``lists_per_sqrt * sqrt(n)``.
         lists_per_sqrt: See ``lists``.
         code_dims: Principal axes kept in the scan codes (rounded down to ``2**j - 4``).
+        refine_dims: Further axes kept, per vector, to re-score the best candidates of the scan
+            before the exact re-rank (0: none).
         replicas: Most lists one vector is stored in (boundary replication).
         replica_epsilon: SPANN closure tolerance for replicas (0 turns replication off).
         kmeans_iterations: Lloyd iterations when training lists.
@@ -49,6 +51,7 @@ class BuildParams:
     lists: int | None = None
     lists_per_sqrt: float = 4.0
     code_dims: int = 124
+    refine_dims: int = 128
     replicas: int = 2
     replica_epsilon: float = 0.1
     kmeans_iterations: int = 12
@@ -84,7 +87,8 @@ class SearchParams:
 
     Attributes:
         nprobe: Posting lists scanned per query (more: higher recall, lower speed).
-        rerank: Candidates re-scored with the full vectors.
+        candidates: Best entries of the scan re-scored with the refine codes.
+        rerank: Best of those re-scored exactly with the full vectors (one page read each).
         prune: Skip probed lists whose centroid similarity is more than this below the best
             list's (query-aware pruning, SPANN); ``None`` never skips.
         exact_below: With a filter, scan the eligible vectors exactly when there are at most this
@@ -92,6 +96,7 @@ class SearchParams:
     """
 
     nprobe: int = 32
-    rerank: int = 100
+    candidates: int = 200
+    rerank: int = 32
     prune: float | None = None
     exact_below: int | None = None

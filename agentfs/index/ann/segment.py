@@ -1,18 +1,13 @@
-"""An opened main file: its arrays, served from the mapping, and the search over them.
+"""An opened main file: validated arrays served from the mapping, and optional in-RAM copies.
 
-One query is a fixed, short sequence of numpy calls whatever the collection size:
-
-1. score the list centroids (in code space, held in RAM) and pick the ``nprobe`` best lists;
-2. gather the entries of those lists with one fancy index (each list is a run of whole pages)
-   and score their codes with one matrix-vector product;
-3. keep the ``rerank`` best candidates allowed by the filter, fetch their full int16 vectors
-   (one page each) and re-score them exactly.
+The arrays a query reads at random (posting-list codes, refine codes, ids) can be copied into RAM
+when the memory budget allows (:meth:`Segment.cache`); everything else is read through the
+mapping, page by page. The search itself lives in :mod:`agentfs.index.ann.search`.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +21,9 @@ from agentfs.index.ann.params import BuildParams
 from agentfs.index.ann.records import Records
 from agentfs.index.ann.strings import decode_metadata, find_rows, unpack_one
 
-# Exact scans run over blocks of this many rows so their temporaries stay small.
-_EXACT_BLOCK = 16384
-
-
-@dataclass
-class Candidates:
-    """Rows (of the main file) and exact scores, best first, plus the pages the query read."""
-
-    rows: np.ndarray
-    scores: np.ndarray
-    pages: int
+# What can be held in RAM, in the order it is worth it (bytes saved from random page reads per
+# query, per byte of RAM): ids (every hit), scan codes (every probed list), refine codes.
+CACHEABLE = ("ids", "codes", "refine")
 
 
 class Segment:
@@ -52,6 +39,7 @@ class Segment:
 
     def __init__(self, path: Path, verify: bool = True) -> None:
         self.file = SectionFile(path, verify=verify)
+        self.cached: set[str] = set()
         try:
             self._load()
         except AnnFormatError:
@@ -73,6 +61,7 @@ class Segment:
         self.rows = int(meta["rows"])
         self.lists = int(meta["lists"])
         self.code_dims = int(meta["code_dims"])
+        self.refine_dims = int(meta["refine_dims"])
         self.rows_per_page = int(meta["rows_per_page"])
         self.scale = float(meta["vector_scale"])
         self.generation = int(meta["generation"])
@@ -80,22 +69,30 @@ class Segment:
         self.log_offset = int(meta["log_offset"])
         self.trained_rows = int(meta["trained_rows"])
         self.build_params = BuildParams.from_dict(meta.get("build", {}))
-        if self.dim <= 0 or self.rows < 0 or self.scale <= 0:
+        if self.dim <= 0 or self.rows < 0 or self.scale <= 0 or self.code_dims < 0 or self.refine_dims < 0:
             raise self._error("bad dimensions in header")
-        f = self.file
-        vectors = f.array("vectors")
+        self._load_vectors()
+        self._load_records()
+        if self.lists:
+            self._load_lists()
+
+    def _load_vectors(self) -> None:
+        vectors = self.file.array("vectors")
         if self.rows_per_page:
             pages = -(-self.rows // self.rows_per_page)
             if vectors.shape != (pages, PAGE // 2) or self.rows_per_page * self.dim * 2 > PAGE:
                 raise self._error("vectors section does not match the header")
             # A strided view: whole rows inside each page, the page tail skipped. No copy.
             self._vectors = np.lib.stride_tricks.as_strided(
-                vectors, shape=(pages, self.rows_per_page, self.dim),
-                strides=(PAGE, self.dim * 2, 2), writeable=False)
+                vectors, shape=(pages, self.rows_per_page, self.dim), strides=(PAGE, self.dim * 2, 2),
+                writeable=False)
         else:
             if vectors.shape != (self.rows, self.dim):
                 raise self._error("vectors section does not match the header")
             self._vectors = vectors
+
+    def _load_records(self) -> None:
+        f = self.file
         self.ids_offsets, self.ids_blob = f.array("ids_offsets"), f.array("ids_blob")
         self.meta_offsets, self.meta_blob = f.array("meta_offsets"), f.array("meta_blob")
         self.id_hash, self.id_hash_rows = f.array("id_hash"), f.array("id_hash_rows")
@@ -114,24 +111,23 @@ class Segment:
         if any(len(a) != self.rows for a in (self.attributes.path_hash, self.attributes.owner, self.attributes.kind)) \
                 or prefix_hash.ndim != 2 or prefix_hash.shape[1] != self.rows:
             raise self._error("filter attributes do not match the header")
-        if self.lists:
-            self._load_lists()
 
     def _load_lists(self) -> None:
         f = self.file
         # Held in RAM (copied out of the mapping): every query reads all of them.
         self.mean = np.array(f.array("mean"))
-        self.basis = np.array(f.array("basis"))
-        self.code_scale = np.array(f.array("code_scale"))
+        basis = np.array(f.array("basis"))
+        scale = np.array(f.array("code_scale"))
         self.centroid_codes = np.array(f.array("centroid_codes"))
         self.list_offsets = np.array(f.array("list_offsets"))
         self.list_sizes = np.array(f.array("list_sizes")).astype(np.int64)
         self.entries = f.array("entries")
         self.entry_rows = f.array("entry_rows")
-        k = self.code_dims
+        self.refine = f.array("refine")
+        k, r = self.code_dims, self.refine_dims
         self.entry_bytes = int(self.meta["entry_bytes"])
-        if self.basis.shape != (self.dim, k) or self.centroid_codes.shape != (self.lists, k) \
-                or self.code_scale.shape != (k,) or self.mean.shape != (self.dim,) \
+        if basis.shape != (self.dim, k + r) or scale.shape != (k + r,) or self.mean.shape != (self.dim,) \
+                or self.centroid_codes.shape != (self.lists, k) or self.refine.shape != (self.rows, r) \
                 or self.entries.ndim != 2 or self.entries.shape[1] != self.entry_bytes or self.entry_bytes < k + 4 \
                 or self.entry_rows.shape != (len(self.entries),):
             raise self._error("list sections do not match the header")
@@ -141,39 +137,52 @@ class Segment:
             raise self._error("posting lists are inconsistent")
         if len(self.entry_rows) and (self.entry_rows.max() >= self.rows or self.entry_rows.min() < -1):
             raise self._error("posting lists point outside the file")
+        self.basis_full, self.scale_full = basis, scale
+        self.basis, self.code_scale = np.ascontiguousarray(basis[:, :k]), scale[:k]
+        self.refine_basis, self.refine_scale = np.ascontiguousarray(basis[:, k:]), scale[k:]
+        self.list_pages = -(-self.list_sizes * self.entry_bytes // PAGE)
         # One opaque item per entry: numpy gathers 1-D fixed-size items ~3x faster than 2-D rows.
-        self._entry_items = self.entries.view(f"V{self.entry_bytes}").reshape(len(self.entries))
-        self._scratch = _Scratch(self._entry_items.dtype, self.entry_bytes)
-        self.list_pages = -(-self.list_sizes * self.entry_bytes // PAGE)
-        # What the scan reads: the mapped file (page-aligned lists) or, once cache_codes() ran,
-        # a compact copy in RAM (no padding).
-        self._scan_items, self._scan_rows, self._scan_offsets = self._entry_items, self.entry_rows, self.list_offsets
-        self.codes_cached = False
+        self.entry_items = self.entries.view(f"V{self.entry_bytes}").reshape(len(self.entries))
+        # What a scan reads: the mapped file (page-aligned lists) or, once cached, a compact copy.
+        self.scan_items, self.scan_rows, self.scan_offsets = self.entry_items, self.entry_rows, self.list_offsets
 
-    def code_bytes(self) -> int:
-        """Bytes the live posting-list entries take without page padding (the cost of caching)."""
-        return int(self.list_sizes.sum()) * (self.entry_bytes + 4)
+    # --- what is held in RAM ---------------------------------------------------------------------
 
-    def cache_codes(self) -> None:
-        """Copy the posting lists into RAM (compact): scans then touch no file pages at all."""
-        if self.codes_cached or not self.lists:
-            return
-        positions = _ranges(self.list_offsets[:-1], self.list_sizes)
-        self._scan_items = self._entry_items[positions]
-        self._scan_rows = np.array(self.entry_rows[positions])
-        offsets = np.zeros(self.lists + 1, dtype=np.int64)
-        np.cumsum(self.list_sizes, out=offsets[1:])
-        self._scan_offsets = offsets
-        self.codes_cached = True
-        self.list_pages = -(-self.list_sizes * self.entry_bytes // PAGE)
-
-    def fixed_bytes(self) -> int:
+    def cache_cost(self, what: str) -> int:
+        """Bytes an in-RAM copy of ``what`` (one of :data:`CACHEABLE`) would take."""
+        if what == "ids":
+            return self.ids_offsets.nbytes + self.ids_blob.nbytes
         if not self.lists:
             return 0
-        cached = self._scan_items.nbytes + self._scan_rows.nbytes if self.codes_cached else 0
-        return cached + self._scratch.nbytes + sum(a.nbytes for a in (
-            self.mean, self.basis, self.code_scale, self.centroid_codes, self.list_offsets, self.list_sizes,
-            self.list_pages))
+        if what == "codes":
+            return int(self.list_sizes.sum()) * (self.entry_bytes + 4)
+        return self.refine.nbytes
+
+    def cache(self, what: str) -> None:
+        """Copy ``what`` into RAM: queries then read it without touching file pages."""
+        if what in self.cached or (what != "ids" and not self.lists):
+            return
+        if what == "ids":
+            self.ids_offsets, self.ids_blob = np.array(self.ids_offsets), np.array(self.ids_blob)
+        elif what == "codes":
+            positions = ranges(self.list_offsets[:-1], self.list_sizes)
+            self.scan_items = self.entry_items[positions]
+            self.scan_rows = np.array(self.entry_rows[positions])
+            offsets = np.zeros(self.lists + 1, dtype=np.int64)
+            np.cumsum(self.list_sizes, out=offsets[1:])
+            self.scan_offsets = offsets
+        else:
+            self.refine = np.array(self.refine)
+        self.cached.add(what)
+
+    def fixed_bytes(self) -> int:
+        """Bytes of RAM this segment holds outside the mapping."""
+        held = sum(self.cache_cost(what) for what in self.cached)
+        if self.lists:
+            held += sum(a.nbytes for a in (self.mean, self.basis_full, self.scale_full, self.basis,
+                                           self.refine_basis, self.centroid_codes, self.list_offsets,
+                                           self.list_sizes, self.list_pages))
+        return held
 
     # --- records ---------------------------------------------------------------------------------
 
@@ -194,143 +203,62 @@ class Segment:
         blobs = [unpack_one(self.meta_offsets, self.meta_blob, r) for r in picked]
         return Records(ids, blobs, self.attributes.take(rows))
 
-    def record_pages(self, rows: np.ndarray) -> int:
-        """Distinct pages holding the ids and metadata of ``rows`` (the hits a query returns)."""
-        pages = []
-        for name, offsets in (("ids", self.ids_offsets), ("meta", self.meta_offsets)):
-            base = self.file.span(f"{name}_blob")[0]
-            starts = base + offsets[rows]
-            ends = np.maximum(starts, base + offsets[rows + 1] - 1)
-            pages += [starts // PAGE, ends // PAGE]
-        return len(np.unique(np.concatenate(pages)))
+    def record_pages(self, rows: list[int], with_metadata: bool) -> int:
+        """Distinct file pages read to return ``rows`` as hits (ids, and metadata if decoded)."""
+        pages: set[tuple[int, int]] = set()
+        blobs = [] if "ids" in self.cached else [(0, self.ids_offsets, "ids")]
+        if with_metadata:
+            blobs.append((1, self.meta_offsets, "meta"))
+        for tag, offsets, name in blobs:
+            base = self.file.span(f"{name}_offsets")[0]
+            blob = self.file.span(f"{name}_blob")[0]
+            for row in rows:
+                start, end = int(offsets[row]), int(offsets[row + 1])
+                pages.add((tag, (base + 8 * row) // PAGE))
+                pages.update((tag + 2, p) for p in range((blob + start) // PAGE, (blob + max(start, end - 1)) // PAGE + 1))
+        return len(pages)
 
     # --- vectors ---------------------------------------------------------------------------------
 
+    def raw_vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The stored int16 rows."""
+        if self.rows_per_page:
+            return self._vectors[rows // self.rows_per_page, rows % self.rows_per_page]
+        return self._vectors[rows]
+
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         """Full vectors of ``rows`` as float32 (int16 decoded, error below 2e-5 per component)."""
-        if self.rows_per_page:
-            raw = self._vectors[rows // self.rows_per_page, rows % self.rows_per_page]
-        else:
-            raw = self._vectors[rows]
-        return raw.astype(np.float32) * np.float32(1.0 / self.scale)
+        return self.raw_vectors(rows).astype(np.float32) * np.float32(1.0 / self.scale)
 
-    def _exact_scores(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        if self.rows_per_page:
-            raw = self._vectors[rows // self.rows_per_page, rows % self.rows_per_page]
-        else:
-            raw = self._vectors[rows]
-        return raw.astype(np.float32) @ (query * np.float32(1.0 / self.scale))
-
-    def _vector_pages(self, rows: np.ndarray) -> int:
+    def vector_pages(self, rows: np.ndarray) -> int:
+        """Distinct pages holding the full vectors of ``rows``."""
         if self.rows_per_page:
             return len(np.unique(rows // self.rows_per_page))
         row_bytes = self.dim * 2
-        first = rows * row_bytes // PAGE
-        last = (rows * row_bytes + row_bytes - 1) // PAGE
-        return len(np.unique(np.concatenate([first, last])))
+        return len(np.unique(np.concatenate([rows * row_bytes // PAGE, (rows * row_bytes + row_bytes - 1) // PAGE])))
+
+    # --- compaction and filters ------------------------------------------------------------------
 
     def trained(self) -> Trained | None:
         if not self.lists:
             return None
-        return Trained(self.mean, self.basis, self.code_scale, np.array(self.file.array("centroids")),
-                       self.trained_rows)
+        return Trained(self.mean, self.basis_full, self.scale_full, np.array(self.file.array("centroids")),
+                       self.trained_rows, self.code_dims)
 
     def kept_entries(self, live: np.ndarray) -> KeptEntries:
         """List entries of the live rows, renumbered as the rows are compacted (dead rows dropped)."""
         new_row = np.cumsum(live) - 1
-        positions = _ranges(self.list_offsets[:-1], self.list_sizes)
+        positions = ranges(self.list_offsets[:-1], self.list_sizes)
         rows = np.asarray(self.entry_rows[positions])
         lists = np.repeat(np.arange(self.lists, dtype=np.int32), self.list_sizes)
         keep = live[rows]
         return KeptEntries(new_row[rows[keep]].astype(np.int32), lists[keep], int(live.sum()))
 
-    # --- search ----------------------------------------------------------------------------------
-
-    def exact(self, query: np.ndarray, k: int, rows: np.ndarray | None) -> Candidates:
-        """Exact top ``k`` over ``rows`` (``None``: every row)."""
-        total = self.rows if rows is None else len(rows)
-        best_rows = np.zeros(0, np.int64)
-        best_scores = np.zeros(0, np.float32)
-        pages = 0
-        for start in range(0, total, _EXACT_BLOCK):
-            block = np.arange(start, min(total, start + _EXACT_BLOCK)) if rows is None else rows[start : start + _EXACT_BLOCK]
-            scores = self._exact_scores(query, block)
-            pages += self._vector_pages(block)
-            best_rows = np.concatenate([best_rows, block])
-            best_scores = np.concatenate([best_scores, scores])
-            if len(best_rows) > k:
-                top = np.argpartition(-best_scores, k - 1)[:k]
-                best_rows, best_scores = best_rows[top], best_scores[top]
-        order = np.argsort(-best_scores, kind="stable")
-        return Candidates(best_rows[order], best_scores[order], pages)
-
-    def probe_order(self, query: np.ndarray) -> np.ndarray:
-        """Approximate similarity of the query to each list centroid (code space)."""
-        return self.centroid_codes @ (query @ self.basis)
-
-    def search(
-        self, query: np.ndarray, k: int, nprobe: int, rerank: int, allowed: np.ndarray | None,
-        lists: np.ndarray | None = None, prune: float | None = None,
-    ) -> Candidates:
-        """Approximate top ``k`` rows for one unit query.
-
-        Args:
-            query: ``(d,)`` unit float32.
-            k: Results wanted.
-            nprobe: Lists to scan (ignored when ``lists`` is given).
-            rerank: Candidates re-scored exactly.
-            allowed: Boolean mask over rows (filter and tombstones), or None for all rows.
-            lists: Exactly which lists to scan (a filtered search widens the probe itself).
-            prune: Query-aware pruning margin (see :class:`~agentfs.index.ann.params.SearchParams`).
-        """
-        code_query = query @ self.basis
-        if lists is None:
-            similarity = self.centroid_codes @ code_query
-            nprobe = max(1, min(nprobe, self.lists))
-            if nprobe < self.lists:
-                lists = np.argpartition(-similarity, nprobe - 1)[:nprobe]
-            else:
-                lists = np.arange(self.lists)
-            if prune is not None:
-                picked = similarity[lists]
-                lists = lists[picked >= picked.max() - prune]
-        sizes = self.list_sizes[lists]
-        positions = _ranges(self._scan_offsets[lists], sizes)
-        pages = 0 if self.codes_cached else int(self.list_pages[lists].sum())
-        if not len(positions):
-            return Candidates(np.zeros(0, np.int64), np.zeros(0, np.float32), pages)
-        count = len(positions)
-        items, floats, scores = self._scratch.get(count)
-        np.take(self._scan_items, positions, out=items)
-        # Converting whole entries (row bytes included) keeps every array contiguous; the weights
-        # of the padding and row columns are zero.
-        np.copyto(floats, items.view(np.int8).reshape(count, self.entry_bytes), casting="unsafe")
-        weights = np.zeros(self.entry_bytes, dtype=np.float32)
-        weights[: self.code_dims] = code_query * self.code_scale
-        np.dot(floats, weights, out=scores)
-        rows = self._scan_rows[positions]
-        if allowed is not None:
-            keep = allowed[rows]
-            rows, scores = rows[keep], scores[keep]
-        wanted = max(rerank, k)
-        if len(rows) > wanted:
-            top = np.argpartition(-scores, wanted - 1)[:wanted]
-            rows = rows[top]
-        # Replicated entries can bring one row twice.
-        rows = np.unique(rows).astype(np.int64)
-        exact = self._exact_scores(query, rows)
-        pages += self._vector_pages(rows)
-        if len(rows) > k:
-            top = np.argpartition(-exact, k - 1)[:k]
-            rows, exact = rows[top], exact[top]
-        order = np.argsort(-exact, kind="stable")
-        return Candidates(rows[order], exact[order], pages)
-
     def eligible_per_list(self, allowed: np.ndarray) -> np.ndarray:
         """How many allowed rows each list holds (plans a filtered probe)."""
         rows = np.asarray(self.entry_rows)
-        flags = np.zeros(len(rows) + 1, dtype=np.int64)
         # Padding entries (row -1) index the extra False at the end of the padded mask.
+        flags = np.zeros(len(rows) + 1, dtype=np.int64)
         flags[1:] = np.concatenate([allowed, [False]])[rows]
         ends = np.cumsum(flags)
         starts = self.list_offsets[:-1]
@@ -341,42 +269,14 @@ class Segment:
         self.file.release_pages(None if everything else "vectors")
 
     def close(self) -> None:
-        self._vectors = None  # type: ignore[assignment]
-        self.entries = self._entry_items = self.entry_rows = None  # type: ignore[assignment]
-        self._scan_items = self._scan_rows = None  # type: ignore[assignment]
-        self.attributes = None  # type: ignore[assignment]
-        for name in ("ids_offsets", "ids_blob", "meta_offsets", "meta_blob", "id_hash", "id_hash_rows"):
+        for name in ("_vectors", "entries", "entry_items", "entry_rows", "scan_items", "scan_rows", "refine",
+                     "attributes", "ids_offsets", "ids_blob", "meta_offsets", "meta_blob", "id_hash",
+                     "id_hash_rows"):
             setattr(self, name, None)
         self.file.close()
 
 
-class _Scratch:
-    """Reused per-query buffers: a fresh multi-megabyte array per query costs page faults and
-    zeroing (glibc maps large allocations afresh), ~30% of a scan here."""
-
-    def __init__(self, item_dtype: np.dtype, entry_bytes: int) -> None:
-        self._item_dtype = item_dtype
-        self._entry_bytes = entry_bytes
-        self._capacity = 0
-        self._grow(4096)
-
-    def _grow(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._items = np.empty(capacity, dtype=self._item_dtype)
-        self._floats = np.empty((capacity, self._entry_bytes), dtype=np.float32)
-        self._scores = np.empty(capacity, dtype=np.float32)
-
-    def get(self, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if count > self._capacity:
-            self._grow(max(count, 2 * self._capacity))
-        return self._items[:count], self._floats[:count], self._scores[:count]
-
-    @property
-    def nbytes(self) -> int:
-        return self._items.nbytes + self._floats.nbytes + self._scores.nbytes
-
-
-def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+def ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     """Concatenation of ``arange(s, s + n)`` for each start and size, without a Python loop."""
     total = int(sizes.sum())
     if total == 0:

@@ -1,0 +1,227 @@
+"""agentfs' on-disk ANN index against exact search and embedded Chroma (HNSW), on the same vectors.
+
+Two datasets: ``real`` (all-MiniLM-L6-v2 vectors of ~55,000 sentences of ../shared/datasets, and
+1,000 real queries; see ``_vectors.py``) and ``synthetic_1m`` (1,000,000 x 384, a seeded mixture
+of Gaussians on the unit sphere; see ``_ann_data.py``). For each contender: build time, recall@10
+against exact search, queries per second one query at a time on one thread, p50/p99 latency,
+memory held while serving, bytes on disk and pages read per query; then ratios against Chroma.
+
+Every build and every measurement runs in its own process (``_ann_worker.py``), queries with
+``OMP_NUM_THREADS=1`` (and the other BLAS thread variables) so numpy uses one thread. Memory
+held = resident set after 1,000 warm-up queries minus the resident set just before the index was
+opened. agentfs is measured at two operating points picked from its recall/QPS sweep: the least
+effort reaching recall@10 >= 0.95, and the least effort reaching Chroma's own recall.
+
+    python benchmarks/ann.py                          # both datasets, table + curve
+    python benchmarks/ann.py --json                   # one JSON object
+    python benchmarks/ann.py --smoke                  # tiny sizes, seconds
+    python benchmarks/ann.py --datasets real          # only the real vectors
+    python benchmarks/ann.py --skip-chroma-1m         # Chroma's 1M build takes ~10 minutes
+
+The machine's load average is recorded with each measurement: on 2 cores another busy process
+halves the figures, so compare contenders within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _ann_data import CACHE, prepare
+
+ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                     "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
+NPROBES = (4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+CHROMA_EFS = (10, 20, 40, 100, 200)
+RECALL_TARGET = 0.95
+
+
+def worker(request: dict[str, Any], *, one_thread: bool) -> dict[str, Any]:
+    """Run one measurement in a fresh process and return its JSON result."""
+    env = dict(os.environ)
+    if one_thread:
+        env.update(ONE_THREAD)
+    else:
+        for name in ONE_THREAD:
+            env.pop(name, None)
+    repo = str(HERE.parent)
+    env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    completed = subprocess.run([sys.executable, str(HERE / "_ann_worker.py"), json.dumps(request)],
+                               capture_output=True, text=True, env=env, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"worker {request['op']} {request.get('contender')} failed:\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def pick(points: list[dict[str, Any]], target: float) -> dict[str, Any]:
+    """The cheapest sweep point (fewest lists probed) whose recall reaches ``target``."""
+    reaching = [p for p in points if p["recall_at_10"] >= target]
+    return min(reaching, key=lambda p: p["nprobe"]) if reaching else max(points, key=lambda p: p["recall_at_10"])
+
+
+def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    kind, n = {"real": ("real", args.real_n), "synthetic_1m": ("synthetic", args.synthetic_n)}[name]
+    log(f"{name}: preparing vectors, queries and exact top-10")
+    data = prepare(kind, n, args.queries)
+    info = json.loads((data / "done.json").read_text())
+    work = Path(args.work) / name
+    large = info["n"] >= 500_000
+    out: dict[str, Any] = {"vectors": info["n"], "dim": info["dim"], "queries": info["queries"]}
+    warm = args.warm
+    serve = {"op": "serve", "data": str(data)}
+
+    log(f"{name}: exact")
+    exact_index = str(work / "exact")
+    exact = worker({"op": "build", "contender": "exact", "data": str(data), "index": exact_index}, one_thread=False)
+    # A brute-force query reads the whole matrix: at 1M vectors 100 timed queries say enough.
+    exact_queries = 100 if large else None
+    exact.update(worker({**serve, "contender": "exact", "index": exact_index, "queries": exact_queries,
+                         "warm": min(warm, 20 if large else warm)}, one_thread=True))
+    out["exact"] = exact
+
+    chroma: dict[str, Any] | None = None
+    if not (large and args.skip_chroma_1m):
+        log(f"{name}: chroma build")
+        chroma_index = str(work / "chroma")
+        chroma = worker({"op": "build", "contender": "chroma", "data": str(data), "index": chroma_index},
+                        one_thread=False)
+        log(f"{name}: chroma serve (ef_search 100, the default)")
+        chroma.update(worker({**serve, "contender": "chroma", "index": chroma_index, "warm": warm}, one_thread=True))
+        chroma["ef_search"] = 100
+        curve = []
+        for ef in args.chroma_efs:
+            if ef == 100:
+                curve.append({"ef_search": ef, "recall_at_10": chroma["recall_at_10"], "qps": chroma["qps"]})
+                continue
+            log(f"{name}: chroma ef_search {ef}")
+            worker({"op": "configure", "index": chroma_index, "ef": ef}, one_thread=True)
+            point = worker({**serve, "contender": "chroma", "index": chroma_index, "warm": min(warm, 200)},
+                           one_thread=True)
+            curve.append({"ef_search": ef, "recall_at_10": point["recall_at_10"], "qps": point["qps"]})
+        worker({"op": "configure", "index": chroma_index, "ef": 100}, one_thread=True)
+        chroma["curve"] = curve
+        out["chroma"] = chroma
+
+    log(f"{name}: agentfs build")
+    ours_index = str(work / "agentfs")
+    built = worker({"op": "build", "contender": "agentfs", "data": str(data), "index": ours_index}, one_thread=False)
+    budget = args.budget_mb_1m if large else args.budget_mb
+    log(f"{name}: agentfs sweep")
+    sweep = worker({"op": "sweep", "contender": "agentfs", "data": str(data), "index": ours_index,
+                    "nprobes": list(args.nprobes), "rerank": args.rerank, "budget_mb": budget, "warm": warm},
+                   one_thread=True)
+    out["agentfs_curve"] = sweep["points"]
+    targets = {"agentfs": RECALL_TARGET}
+    if chroma is not None:
+        targets["agentfs_at_chroma_recall"] = max(RECALL_TARGET, chroma["recall_at_10"])
+    for label, target in targets.items():
+        point = pick(sweep["points"], target)
+        log(f"{name}: {label} serve at nprobe {point['nprobe']}")
+        result = dict(built)
+        result.update(worker({**serve, "contender": "agentfs", "index": ours_index, "nprobe": point["nprobe"],
+                              "rerank": args.rerank, "budget_mb": budget, "warm": warm}, one_thread=True))
+        result.update({"nprobe": point["nprobe"], "rerank": args.rerank, "budget_mb": budget,
+                       "recall_target": target})
+        out[label] = result
+    if chroma is not None:
+        out["ratios_vs_chroma"] = {label: ratios(out[label], chroma) for label in targets}
+    return out
+
+
+def ratios(ours: dict[str, Any], chroma: dict[str, Any]) -> dict[str, float]:
+    """Ours relative to Chroma: above 1 is better for QPS, below 1 is better for the rest."""
+    return {
+        "qps": ours["qps"] / chroma["qps"],
+        "held_memory": ours["held_mb"] / chroma["held_mb"] if chroma["held_mb"] > 0 else float("inf"),
+        "build_time": ours["build_s"] / chroma["build_s"],
+        "bytes_on_disk": ours["bytes_on_disk"] / chroma["bytes_on_disk"],
+        "p50": ours["p50_ms"] / chroma["p50_ms"],
+    }
+
+
+COLUMNS = (("recall@10", "recall_at_10", "{:.3f}"), ("QPS", "qps", "{:,.0f}"), ("p50 ms", "p50_ms", "{:.2f}"),
+           ("p99 ms", "p99_ms", "{:.2f}"), ("held MB", "held_mb", "{:,.1f}"), ("build s", "build_s", "{:,.1f}"),
+           ("disk MB", "bytes_on_disk", "{:,.1f}"), ("pages/q", "pages_per_query", "{:,.0f}"))
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = []
+    for name, dataset in result["datasets"].items():
+        lines.append(f"\n{name}: {dataset['vectors']:,} x {dataset['dim']}, {dataset['queries']:,} queries")
+        lines.append("| contender | " + " | ".join(c[0] for c in COLUMNS) + " |")
+        lines.append("|---" * (len(COLUMNS) + 1) + "|")
+        for label in ("exact", "chroma", "agentfs", "agentfs_at_chroma_recall"):
+            row = dataset.get(label)
+            if row is None:
+                continue
+            cells = []
+            for _, key, fmt in COLUMNS:
+                value = row.get(key)
+                if key == "bytes_on_disk" and value is not None:
+                    value = value / 2**20
+                cells.append("-" if value is None else fmt.format(value))
+            name_cell = label if "nprobe" not in row else f"{label} (nprobe {row['nprobe']})"
+            lines.append(f"| {name_cell} | " + " | ".join(cells) + " |")
+        for label, r in dataset.get("ratios_vs_chroma", {}).items():
+            lines.append(f"{label} / chroma: QPS x{r['qps']:.2f}, held memory x{r['held_memory']:.3f}, "
+                         f"build time x{r['build_time']:.2f}, disk x{r['bytes_on_disk']:.2f}, p50 x{r['p50']:.2f}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness in seconds")
+    parser.add_argument("--datasets", default="real,synthetic_1m", help="comma-separated: real, synthetic_1m")
+    parser.add_argument("--synthetic-n", type=int, default=1_000_000, help="vectors in the synthetic dataset")
+    parser.add_argument("--real-n", type=int, default=None, help="at most this many real vectors (default all)")
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--warm", type=int, default=1000, help="warm-up queries before memory is read")
+    parser.add_argument("--skip-chroma-1m", action="store_true", help="no Chroma on datasets of 500,000+ vectors")
+    parser.add_argument("--budget-mb", type=float, default=64, help="agentfs memory budget, real dataset")
+    parser.add_argument("--budget-mb-1m", type=float, default=384, help="agentfs memory budget, 1M dataset")
+    parser.add_argument("--rerank", type=int, default=100)
+    parser.add_argument("--nprobes", default=",".join(map(str, NPROBES)))
+    parser.add_argument("--chroma-efs", default=",".join(map(str, CHROMA_EFS)))
+    parser.add_argument("--work", default=str(CACHE / "work"), help="where indexes are built")
+    parser.add_argument("--curve", default=str(HERE.parent / "docs" / "img" / "ann-recall-qps.png"),
+                        help="write the recall/QPS curve here ('' to skip)")
+    args = parser.parse_args()
+    args.nprobes = [int(x) for x in args.nprobes.split(",")]
+    args.chroma_efs = [int(x) for x in args.chroma_efs.split(",")]
+    if args.smoke:
+        args.real_n, args.synthetic_n, args.queries, args.warm = 3000, 6000, 100, 100
+        args.nprobes, args.chroma_efs = [2, 8, 32], [100]
+        args.work = str(CACHE / "work-smoke")
+        args.curve = ""
+    started = time.perf_counter()
+    result: dict[str, Any] = {"datasets": {}, "load_average_start": os.getloadavg()[0]}
+    for name in [d.strip() for d in args.datasets.split(",") if d.strip()]:
+        result["datasets"][name] = run_dataset(name, args)
+    result["load_average_end"] = os.getloadavg()[0]
+    result["total_s"] = round(time.perf_counter() - started, 1)
+    if args.curve:
+        from _ann_plot import plot
+
+        plot(result, Path(args.curve))
+        result["curve"] = args.curve
+    if args.json:
+        print(json.dumps(result, indent=None))
+    else:
+        print(table(result))
+
+
+if __name__ == "__main__":
+    main()
