@@ -4,6 +4,7 @@ lose nothing."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -31,11 +32,14 @@ def test_outside_edit_is_committed_as_external_and_shown_within_a_second(mnt: Mo
 
 def test_outside_create_and_delete_show_in_the_mount(mnt: Mount, api: ContextFS) -> None:
     assert not (mnt / "knowledge/appears.txt").exists()  # a cached "does not exist"
+    assert "appears.txt" not in os.listdir(mnt / "knowledge")  # a cached listing
     (api.root / "knowledge/appears.txt").write_text("hello\n")
     assert wait_for(lambda: (mnt / "knowledge/appears.txt").exists(), timeout=10)
+    assert wait_for(lambda: "appears.txt" in os.listdir(mnt / "knowledge"), timeout=10)
     assert wait_for(lambda: api.exists("/knowledge/appears.txt"), timeout=10)
     (api.root / "knowledge/appears.txt").unlink()
     assert wait_for(lambda: not (mnt / "knowledge/appears.txt").exists(), timeout=10)
+    assert wait_for(lambda: "appears.txt" not in os.listdir(mnt / "knowledge"), timeout=10)
     assert wait_for(lambda: not api.exists("/knowledge/appears.txt"), timeout=10)
 
 
@@ -50,13 +54,16 @@ def test_refused_outside_edit_keeps_the_last_good_version(mnt: Mount, api: Conte
 
 def test_api_writes_from_another_process_show_at_once(mnt: Mount, api: ContextFS) -> None:
     api.write("/knowledge/api.txt", "version one\n")
-    assert (mnt / "knowledge/api.txt").read_text() == "version one\n"
+    assert (mnt / "knowledge/api.txt").read_text() == "version one\n"  # cached: pages, name, listing
+    assert "moved.txt" not in os.listdir(mnt / "knowledge")
     code = (f"import agentfs; fs = agentfs.open({str(api.root)!r}, principal='user:admin'); "
             "fs.write('/knowledge/api.txt', 'version two\\n'); fs.mv('/knowledge/api.txt', '/knowledge/moved.txt')")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert wait_for(lambda: (mnt / "knowledge/moved.txt").exists(), timeout=10)
     assert (mnt / "knowledge/moved.txt").read_text() == "version two\n"
     assert not (mnt / "knowledge/api.txt").exists()
+    listing = os.listdir(mnt / "knowledge")
+    assert "moved.txt" in listing and "api.txt" not in listing
 
 
 def test_parallel_writers_through_the_mount_and_the_api_lose_nothing(mnt: Mount, api: ContextFS) -> None:
