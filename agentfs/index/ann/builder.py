@@ -8,7 +8,9 @@ name           dtype, shape         what
 mean           f4 (d,)              mean of the collection (centre of the principal axes)
 basis          f4 (d, k + r)        the first k + r principal axes: y = (x - mean) @ basis
 code_scale     f4 (k + r,)          quantisation step per axis: code = round(y / code_scale)
-centroids      f4 (lists, d)        unit centroid of each posting list
+centroids      f4 (lists, d)        unit centroid of each posting list, grouped by coarse centroid
+coarse         f4 (groups, d)       coarse centroids (assignment looks at the nearest few groups)
+group_starts   i8 (groups + 1,)     first list of each coarse group
 centroid_codes f4 (lists, k)        the centroids' first k y (probing compares in code space)
 list_offsets   i8 (lists + 1,)      first entry of each list; each list starts on a page
 list_sizes     i4 (lists,)          live entries of each list (the rest of its pages is padding)
@@ -112,9 +114,13 @@ class Trained:
     mean: np.ndarray
     basis: np.ndarray
     scale: np.ndarray
-    centroids: np.ndarray
+    partition: clustering.Partition
     trained_rows: int
     code_dims: int
+
+    @property
+    def centroids(self) -> np.ndarray:
+        return self.partition.centroids
 
     @property
     def refine_dims(self) -> int:
@@ -136,9 +142,8 @@ def train(source: RowSource, lists: int, params: BuildParams) -> Trained:
     refine_dims = max(0, min(params.refine_dims, source.dim - code_dims))
     basis = np.ascontiguousarray(basis[:, : code_dims + refine_dims])
     scale = projection.code_scale(projection.project(sample, mean, basis))
-    centroids = clustering.spherical_kmeans(sample, lists, iterations=params.kmeans_iterations,
-                                            sample=len(sample), seed=params.seed)
-    return Trained(mean, basis, scale, centroids, n, code_dims)
+    partition = clustering.train_partition(sample, lists, iterations=params.kmeans_iterations, seed=params.seed)
+    return Trained(mean, basis, scale, partition, n, code_dims)
 
 
 @dataclass
@@ -181,7 +186,7 @@ def plan(source: RowSource, trained: Trained | None, params: BuildParams,
     start = 0 if kept is None else kept.count
     new_rows = np.arange(start, n)
     primary, entry_rows, entry_lists = clustering.assign_with_replicas(
-        _Sequential(source, new_rows), trained.centroids,
+        _Sequential(source, new_rows), trained.partition,
         replicas=params.replicas, epsilon=params.replica_epsilon,
     )
     entry_rows = entry_rows + start
@@ -243,6 +248,8 @@ def write_main(
             writer.add("basis", trained.basis)
             writer.add("code_scale", trained.scale)
             writer.add("centroids", trained.centroids)
+            writer.add("coarse", trained.partition.coarse)
+            writer.add("group_starts", trained.partition.group_starts)
             writer.add("centroid_codes",
                        projection.project(trained.centroids, trained.mean, trained.basis[:, :code_dims]))
             writer.add("list_offsets", layout.list_offsets)

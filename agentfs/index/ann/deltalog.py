@@ -109,7 +109,7 @@ class DeltaLog:
             head = handle.read(HEADER_SIZE)
         if len(head) < HEADER_SIZE or head[:8] != LOG_MAGIC:
             raise AnnFormatError(f"{path}: not an agentfs ANN delta log", path=str(path))
-        magic, version, _zero, dim, generation, crc = _HEADER.unpack_from(head)
+        _magic, version, _zero, dim, generation, crc = _HEADER.unpack_from(head)
         if version != LOG_VERSION:
             raise AnnFormatError(f"{path}: delta log version {version}; this agentfs reads {LOG_VERSION}",
                                  path=str(path))

@@ -149,7 +149,7 @@ class SectionWriter:
             flat = np.ascontiguousarray(chunk, dtype=dtype).reshape(-1)
             if not flat.size:
                 continue
-            data = memoryview(flat).cast("B")
+            data = flat.data.cast("B")
             self._file.write(data)
             crc = zlib.crc32(data, crc)
             written += len(data)
@@ -249,7 +249,7 @@ class SectionFile:
     def _read_toc(self, header: bytes) -> dict[str, Any]:
         if len(header) < _HEADER.size or header[:8] != MAGIC:
             raise self._error("not an agentfs ANN index (bad magic)")
-        magic, version, _flags, file_size, toc_offset, toc_length, toc_crc, header_crc = _HEADER.unpack_from(header)
+        _magic, version, _flags, file_size, toc_offset, toc_length, toc_crc, header_crc = _HEADER.unpack_from(header)
         if version != FORMAT_VERSION:
             raise self._error(f"format version {version}; this agentfs reads version {FORMAT_VERSION}")
         if len(header) < PAGE:

@@ -41,7 +41,7 @@ from agentfs.index.ann.filters import FilterCache
 from agentfs.index.ann.memory import MemoryGovernor
 from agentfs.index.ann.params import BuildParams, SearchParams
 from agentfs.index.ann.records import Records, check_id, check_metadata
-from agentfs.index.ann import search
+from agentfs.index.ann.search import Candidates, Scratch, exact_search, ivf_search
 from agentfs.index.ann.segment import CACHEABLE, Segment
 from agentfs.index.ann.sources import CompactionSource
 from agentfs.index.backend import VectorFilter, VectorHit
@@ -69,7 +69,7 @@ class AnnIndex:
         self._compaction: threading.Thread | None = None
         self._compaction_error: BaseException | None = None
         self._segment: Segment | None = None
-        self._scratch: search.Scratch | None = None
+        self._scratch: Scratch | None = None
         self._dead = np.zeros(0, dtype=bool)
         self._delta = DeltaBuffer(1)
         self._filters = FilterCache()
@@ -177,8 +177,13 @@ class AnnIndex:
             dim, log_generation = DeltaLog.read_header(log_path)
             if segment is not None:
                 if dim != segment.dim:
-                    raise AnnFormatError(f"{log_path}: dimension {dim}, main file has {segment.dim}",
-                                         path=str(log_path))
+                    # Only a build of another dimension, killed before it replaced the log,
+                    # leaves this; its main file already says the old log adds nothing.
+                    if log_generation != segment.log_generation or log_path.stat().st_size > segment.log_offset:
+                        raise AnnFormatError(f"{log_path}: dimension {dim}, main file has {segment.dim}",
+                                             path=str(log_path))
+                    DeltaLog.create(log_path, segment.dim, segment.generation)
+                    dim, log_generation = segment.dim, segment.generation
                 if log_generation == segment.log_generation:
                     start = segment.log_offset
                 elif log_generation == segment.generation:
@@ -208,7 +213,7 @@ class AnnIndex:
             self._apply(operation)
         if self._build_params is None:
             self._build_params = segment.build_params if segment is not None else BuildParams()
-        self._scratch = search.Scratch(segment) if segment is not None and segment.lists else None
+        self._scratch = Scratch(segment) if segment is not None and segment.lists else None
         if segment is not None:
             self._cache_within_budget(segment)
         self._governor.rebase()
@@ -352,10 +357,10 @@ class AnnIndex:
         return out
 
     def _search_segment(self, segment: Segment, query: np.ndarray, k: int, where: VectorFilter | None,
-                        effort: SearchParams) -> search.Candidates:
+                        effort: SearchParams) -> Candidates:
         plan = self._filters.plan(segment, where, self._dead)
         if plan.eligible_count == 0:
-            return search.Candidates.empty()
+            return Candidates.empty()
         exact_below = effort.exact_below
         if exact_below is None:
             # An exact scan of the eligible rows costs ~1 random row read each; a probe of lists
@@ -363,27 +368,27 @@ class AnnIndex:
             # entries. They break even near sqrt(rows * scanned) / 4 eligible rows.
             exact_below = max(2048, int(math.sqrt(segment.rows * max(1, effort.nprobe) * 64) / 4))
         if not segment.lists or plan.eligible_count <= max(exact_below, 4 * k):
-            return search.exact(segment, query, k, plan.eligible_rows())
+            return exact_search(segment, query, k, plan.eligible_rows())
         assert self._scratch is not None
-        options = {"nprobe": effort.nprobe, "candidates": effort.candidates, "rerank": effort.rerank}
+        candidates, rerank = effort.candidates, effort.rerank
+        nprobe = max(1, min(effort.nprobe, segment.lists))
         if plan.mask is None:
-            found = search.ivf(segment, self._scratch, query, k, prune=effort.prune, **options)
-        else:
-            # A filter leaves fewer candidates per list: probe, best lists first, until the lists
-            # scanned hold as many eligible rows as an unfiltered probe would scan in all.
-            similarity = segment.centroid_codes @ (query @ segment.basis)
-            order = np.argsort(-similarity)
-            nprobe = max(1, min(effort.nprobe, segment.lists))
-            target = max(2 * max(effort.candidates, k), int(segment.list_sizes[order[:nprobe]].sum()))
-            covered = np.cumsum(plan.per_list(segment)[order])
-            needed = int(np.searchsorted(covered, target)) + 1
-            lists = order[: max(nprobe, min(needed, segment.lists))]
-            found = search.ivf(segment, self._scratch, query, k, allowed=plan.mask, lists=lists, **options)
-        if len(found.rows) < min(k, plan.eligible_count):
-            # Too few allowed rows in the probed lists (tiny lists, or k near the collection
-            # size): an exact scan of what is allowed is both right and cheap here.
-            return search.exact(segment, query, k, plan.eligible_rows())
-        return found
+            found = ivf_search(segment, self._scratch, query, k, nprobe=nprobe, prune=effort.prune, candidates=candidates, rerank=rerank)
+            # Lists holding fewer than k vectors in all (k near the collection size): widen.
+            while len(found.rows) < k and nprobe < segment.lists:
+                nprobe = min(segment.lists, 4 * nprobe)
+                found = ivf_search(segment, self._scratch, query, k, nprobe=nprobe, candidates=candidates, rerank=rerank)
+            return found
+        # A filter leaves fewer candidates per list: probe, best lists first, until the lists
+        # scanned hold as many eligible rows as an unfiltered probe would scan in all (and at
+        # least k).
+        similarity = segment.centroid_codes @ (query @ segment.basis)
+        order = np.argsort(-similarity)
+        target = max(k, int(segment.list_sizes[order[:nprobe]].sum()))
+        covered = np.cumsum(plan.per_list(segment)[order])
+        needed = int(np.searchsorted(covered, target)) + 1
+        lists = order[: max(nprobe, min(needed, segment.lists))]
+        return ivf_search(segment, self._scratch, query, k, nprobe=nprobe, allowed=plan.mask, lists=lists, candidates=candidates, rerank=rerank)
 
     def get(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Metadata of the ids that exist; missing ids are left out."""

@@ -35,7 +35,7 @@ class BuildParams:
     """How an index file is laid out.
 
     Attributes:
-        lists: Number of posting lists; ``None`` picks ``lists_per_sqrt * sqrt(n)``.
+        lists: Number of posting lists; ``None`` picks ``lists_per_sqrt * sqrt(n)`` (at most n / 8).
         lists_per_sqrt: See ``lists``.
         code_dims: Principal axes kept in the scan codes (rounded down to ``2**j - 4``).
         refine_dims: Further axes kept, per vector, to re-score the best candidates of the scan
@@ -49,10 +49,10 @@ class BuildParams:
     """
 
     lists: int | None = None
-    lists_per_sqrt: float = 4.0
+    lists_per_sqrt: float = 16.0
     code_dims: int = 124
     refine_dims: int = 128
-    replicas: int = 2
+    replicas: int = 1
     replica_epsilon: float = 0.1
     kmeans_iterations: int = 12
     train_sample: int = 200_000
@@ -63,7 +63,10 @@ class BuildParams:
         """Number of lists for ``rows`` vectors (0: flat, no lists)."""
         if rows < self.flat_below or rows < 2:
             return 0
-        wanted = self.lists if self.lists is not None else round(self.lists_per_sqrt * math.sqrt(rows))
+        # Finer lists need fewer candidates for the same recall (measured on MiniLM vectors:
+        # 4,000 lists of 14 beat 938 of 59 by 2x at 0.98), but a list under ~8 vectors is mostly
+        # page padding and probe overhead.
+        wanted = self.lists if self.lists is not None else round(min(self.lists_per_sqrt * math.sqrt(rows), rows / 8))
         return max(1, min(int(wanted), rows))
 
     def entry_bytes(self, dim: int) -> int:
@@ -95,7 +98,7 @@ class SearchParams:
             many (``None``: decided from the collection size).
     """
 
-    nprobe: int = 32
+    nprobe: int = 128
     candidates: int = 200
     rerank: int = 32
     prune: float | None = None

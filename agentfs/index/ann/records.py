@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from agentfs.index.ann.attributes import Attributes, AttributeEncoder
+from agentfs.index.ann.attributes import AttributeEncoder, Attributes
 from agentfs.index.ann.strings import encode_metadata
 
 

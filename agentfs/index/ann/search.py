@@ -56,7 +56,7 @@ class Scratch:
         return self.items.nbytes + self.floats.nbytes + self.weights.nbytes
 
 
-def exact(segment: Segment, query: np.ndarray, k: int, rows: np.ndarray | None) -> Candidates:
+def exact_search(segment: Segment, query: np.ndarray, k: int, rows: np.ndarray | None) -> Candidates:
     """Exact top ``k`` over ``rows`` (``None``: every row)."""
     total = segment.rows if rows is None else len(rows)
     best_rows = np.zeros(0, np.int64)
@@ -90,7 +90,7 @@ def probe(segment: Segment, code_query: np.ndarray, nprobe: int, prune: float | 
     return lists
 
 
-def ivf(
+def ivf_search(
     segment: Segment, scratch: Scratch, query: np.ndarray, k: int, *, nprobe: int, candidates: int, rerank: int,
     allowed: np.ndarray | None = None, lists: np.ndarray | None = None, prune: float | None = None,
 ) -> Candidates:

@@ -15,6 +15,7 @@ import numpy as np
 
 from agentfs.index.ann.attributes import Attributes
 from agentfs.index.ann.builder import MAIN_FORMAT, KeptEntries, Trained
+from agentfs.index.ann.clustering import Partition
 from agentfs.index.ann.errors import AnnFormatError
 from agentfs.index.ann.fileformat import PAGE, SectionFile
 from agentfs.index.ann.params import BuildParams
@@ -242,8 +243,12 @@ class Segment:
     def trained(self) -> Trained | None:
         if not self.lists:
             return None
-        return Trained(self.mean, self.basis_full, self.scale_full, np.array(self.file.array("centroids")),
-                       self.trained_rows, self.code_dims)
+        partition = Partition(np.array(self.file.array("centroids")), np.array(self.file.array("coarse")),
+                              np.array(self.file.array("group_starts")))
+        if partition.centroids.shape != (self.lists, self.dim) or partition.group_starts[-1] != self.lists \
+                or len(partition.group_starts) != len(partition.coarse) + 1:
+            raise self._error("list centroids do not match the header")
+        return Trained(self.mean, self.basis_full, self.scale_full, partition, self.trained_rows, self.code_dims)
 
     def kept_entries(self, live: np.ndarray) -> KeptEntries:
         """List entries of the live rows, renumbered as the rows are compacted (dead rows dropped)."""

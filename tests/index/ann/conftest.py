@@ -30,7 +30,7 @@ def clustered(n: int, dim: int = DIM, *, seed: int = 0, clusters: int | None = N
 
 def metadata(i: int) -> dict[str, Any]:
     folder = FOLDERS[i % len(FOLDERS)]
-    return {"path": f"{folder}/f{i}.md", "kind": (folder.split("/") + ["root"])[1] or "root",
+    return {"path": f"{folder}/f{i}.md", "kind": [*folder.split("/"), "root"][1] or "root",
             "owner": OWNERS[i % len(OWNERS)], "n": i}
 
 
@@ -47,4 +47,5 @@ def brute_force(vectors: np.ndarray, metas: list[dict[str, Any]], query: np.ndar
 
 def recall(found: list[list[str]], truth: list[list[str]]) -> float:
     hits = sum(len(set(f) & set(t)) for f, t in zip(found, truth, strict=True))
-    return hits / max(1, sum(len(t) for t in truth))
+    total = sum(len(t) for t in truth)
+    return hits / total if total else 1.0
