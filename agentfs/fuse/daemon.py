@@ -106,6 +106,7 @@ def run(
 
         def announce_then_index() -> None:
             _announce(mountpoint, record, on_ready)
+            _warm_up()
             indexer.extend(_start_indexer(store))
 
         threading.Thread(target=announce_then_index, daemon=True, name="agentfs-ready").start()
@@ -132,6 +133,17 @@ def run(
         fs.close()
     log.info("unmounted %s", mountpoint)
     return 0
+
+
+def _warm_up() -> None:
+    """Load the tokenizer now: the first commit would otherwise wait ~0.4 s for it (every write
+    counts its tokens), on whatever request a user happens to make first."""
+    try:
+        from agentfs.tokenizer import count_tokens
+
+        count_tokens("warm up")
+    except Exception:
+        log.exception("tokenizer warm-up failed")
 
 
 def _start_indexer(store: Path) -> list[subprocess.Popen[bytes]]:
