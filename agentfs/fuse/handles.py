@@ -71,6 +71,7 @@ class OpenFile:
         # close a redirection's fd before writing, so a flush before any write must not commit.
         self.written = False
         self.orphaned = False  # unlinked or overwritten while open: its bytes go nowhere
+        self.call: str | None = None  # a tool's ``call`` file: the tool its written bytes run
         self.lock = threading.Lock()
         self._loader = loader  # (current path, version or None for the head) -> content
         self.version = version  # the version read, fixed at open: reads are a consistent snapshot
@@ -220,6 +221,18 @@ class OpenFile:
         self.attr = attr
         self.created = False
         self.dirty = self.written = False
+
+    def staged_bytes(self) -> bytes:
+        """What this handle staged (a ``call`` handle's arguments so far)."""
+        return b"" if self._fd is None else os.pread(self._fd, os.fstat(self._fd).st_size, 0)
+
+    def take_staged(self) -> bytes:
+        """A ``call`` handle's written arguments, emptied for the next call on the same handle."""
+        data = self.staged_bytes()
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+        self.dirty = self.written = False
+        return data
 
     def _drop_source(self) -> None:
         if self._source is not None:

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import itertools
+import json
 import logging
 import os
 import stat
@@ -161,9 +163,19 @@ class Operations:
         generation = self._generation
         info = self.fs.stat(path, permissions=False)
         permissions = self._permissions(info)
+        if info.virtual and "exec" in permissions and self._tool_of_call(path):
+            permissions |= {"write"}  # writing a tool's call file runs the tool: exec is what it takes
         entry = (self._attr(info, permissions), info, permissions)
         self._remember(path, entry, generation)
         return entry
+
+    def _tool_of_call(self, path: str) -> str | None:
+        """The tool a ``call`` file runs when written, or None for any other path."""
+        if not path.endswith("/call"):
+            return None
+        normalized = paths.normalize(path)
+        is_call = getattr(self.fs.provider_for(normalized), "is_call", None)
+        return paths.parent(normalized) if is_call is not None and is_call(normalized) else None
 
     def _attr(self, info: FileInfo, permissions: frozenset[str]) -> Attr:
         return attr_of(info, permissions, uid=self.uid, gid=self.gid, read_only=self.read_only)
@@ -415,6 +427,9 @@ class Operations:
     def _open_for_writing(self, path: str, flags: int, attr: Attr, info: FileInfo) -> OpenFile:
         if self.read_only:
             raise OSError(errno.EROFS, "read-only mount")
+        tool = self._tool_of_call(path) if info.virtual else None
+        if tool is not None:
+            return self._open_call(path, attr, tool)
         append = bool(flags & os.O_APPEND) and not flags & os.O_TRUNC
         self._check_change(path, "append" if append else "write", exists=True)
         if flags & os.O_ACCMODE == os.O_RDWR:
@@ -425,6 +440,28 @@ class Operations:
             handle.truncate_on_open()
         self._register(path, handle)
         return handle
+
+    def _open_call(self, path: str, attr: Attr, tool: str) -> OpenFile:
+        """A write handle on a tool's ``call`` file: the bytes written are the call's JSON
+        arguments; each flush with new bytes runs the tool (exec permission, audited by the core)
+        and the result becomes what this principal reads from the file. Nothing is committed."""
+        self.fs.require("exec", tool)
+        handle = OpenFile(path, attr.resized(0, time.time()), loader=lambda _path, _version: io.BytesIO(b""),
+                          staging_dir=self._staging_dir, writable=True, keep_cache=False)
+        handle.call = tool
+        return self._register(path, handle)
+
+    def _run_call(self, path: str, handle: OpenFile, *, written_only: bool) -> None:
+        with handle.lock:
+            if not handle.dirty or (written_only and not handle.written):
+                return
+            arguments = handle.take_staged()
+        try:
+            self.fs.service("tools").write_call(self.fs, path, arguments)
+        finally:  # the result (or the error) is the file's new content: its size changed
+            self._forget([path])
+            if self.kernel is not None:
+                self.kernel.cache.invalidate_attributes(path)
 
     def _load(self, path: str, version: int | None) -> Any:
         return self.fs.open_read(path, version=version)
@@ -488,10 +525,25 @@ class Operations:
         if not handle.writable:
             return -errno.EBADF
         try:
+            if handle.call is not None:
+                return self._write_call(path, data, handle)
             with handle.lock:
                 return handle.write(path, data, offset)
         except Exception as exc:
             return -to_errno(exc)
+
+    def _write_call(self, path: str, data: bytes, handle: OpenFile) -> int:
+        """Arguments accumulate; once they are a whole JSON value the tool runs, so the
+        ``write(2)`` itself fails with the call's error (shells ignore errors at close)."""
+        with handle.lock:
+            written = handle.write(path, data, handle.size())  # a stream: each call starts at 0
+            staged = handle.staged_bytes()
+        try:
+            json.loads(staged)
+        except ValueError:
+            return written  # not whole yet: more writes, or the flush, will run it
+        self._run_call(path, handle, written_only=False)
+        return written
 
     def ftruncate(self, path: str, length: int, handle: OpenFile) -> int:
         binding.pin_thread_state()
@@ -517,6 +569,10 @@ class Operations:
             attr, info, _ = self._lookup(path)
             if info.kind == "dir":
                 return -errno.EISDIR
+            tool = self._tool_of_call(path) if info.virtual else None
+            if tool is not None:  # `: > call` empties the arguments: nothing to store
+                self.fs.require("exec", tool)
+                return 0
             self._check_change(path, "write", exists=True)
             temporary = OpenFile(path, attr, loader=self._load, version=info.version,
                                  staging_dir=self._staging_dir, writable=True)
@@ -540,6 +596,9 @@ class Operations:
                 copy of the refused bytes, or of a created name that never came to exist, is
                 dropped so the mount shows the store's truth.
         """
+        if handle.call is not None:
+            self._run_call(path, handle, written_only=written_only)
+            return
         with handle.lock:
             if handle.orphaned or not handle.dirty or _hidden(path) or (written_only and not handle.written):
                 return
