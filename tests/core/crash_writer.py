@@ -1,7 +1,6 @@
 """A writer process for tests/core/test_crash.py: commits in a loop, acknowledging each commit.
 
     python tests/core/crash_writer.py STORE TAG MODE [COUNT]   # starts on a line on stdin
-    python tests/core/crash_writer.py --zygote STORE      # forks a writer per "run TAG MODE" line
 
 After every call that returned, it prints (and flushes) one line per committed version:
 ``ack <path> <version> <sha256 or -> <op>``. The parent kills it at random moments and later
@@ -110,34 +109,8 @@ def run(root: str, tag: str, mode: str, count: int, *, wait: bool = False) -> No
     fs.close()
 
 
-def zygote() -> None:
-    """Fork one writer per ``run TAG MODE`` line on stdin; report ``exit TAG STATUS`` when it ends.
-
-    Only one process writes to stdout at a time (the zygote waits for its child before it
-    prints), so lines never interleave.
-
-    Python start-up and the tokenizer load cost about a second; forking a warm process lets
-    the crash test kill dozens of writers in a few seconds each.
-    """
-    root = sys.argv[2]
-    print("ready zygote", flush=True)
-    for line in sys.stdin:
-        _, tag, mode = line.split()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                run(root, tag, mode, 10**9)
-            finally:
-                os._exit(0)
-        _, status = os.waitpid(pid, 0)
-        print(f"exit {tag} {status}", flush=True)
-
-
 def main() -> None:
     count_tokens("warm up")  # load the encoding now, so kills land in the commit loop, not in setup
-    if sys.argv[1] == "--zygote":
-        zygote()
-        return
     root, tag, mode = sys.argv[1], sys.argv[2], sys.argv[3]
     run(root, tag, mode, int(sys.argv[4]) if len(sys.argv) > 4 else 10**9, wait=True)
 

@@ -95,34 +95,37 @@ def _check_store(root: Path) -> ContextFS:
     return fs
 
 
+def _state(pid: int) -> str:
+    """What the kernel says of a process that will not die (for the failure message)."""
+    parts = []
+    for name in ("status", "wchan", "stack"):
+        try:
+            text = Path(f"/proc/{pid}/{name}").read_text(errors="replace")
+        except OSError as exc:
+            text = f"({exc.strerror})"
+        if name == "status":
+            text = " ".join(line for line in text.splitlines() if line.startswith(("State", "Threads")))
+        parts.append(f"{name}: {text.strip()}")
+    return "; ".join(parts)
+
+
 def test_killing_a_writer_mid_commit_loses_nothing_acknowledged(store_root: Path) -> None:
     agentfs.init(store_root, admin=ADMIN).close()
     seed = int(os.environ.get("AGENTFS_CRASH_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
     acks: list[tuple[str, int, str, str]] = []
-    zygote = _spawn(["--zygote", str(store_root)], "ready zygote", stdin=subprocess.PIPE)
-    assert zygote.stdin is not None and zygote.stdout is not None
-    try:
-        for run in range(RUNS):
-            tag = f"run{run}"
-            zygote.stdin.write(f"run {tag} mixed\n")
-            zygote.stdin.flush()
-            line = zygote.stdout.readline()
-            assert line.startswith(f"ready {tag} "), f"writer {tag} did not start: {line!r} (seed {seed})"
-            pid = int(line.split()[2])
-            output = []
-            time.sleep(rng.uniform(0.0, 0.2))
-            os.kill(pid, signal.SIGKILL)
-            while not (line := zygote.stdout.readline()).startswith(f"exit {tag} "):
-                assert line, f"lost the writer {tag} (seed {seed})"
-                output.append(line)
-            status = int(line.split()[2])
-            assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, \
-                f"writer {tag} died on its own (seed {seed}): {zygote.stderr.read() if status else ''}"
-            acks += _acks("".join(output))
-    finally:
-        zygote.kill()
-        zygote.communicate(timeout=30)
+    for run in range(RUNS):
+        writer = _start(store_root, f"run{run}", "mixed")  # opened the store, waits for "go"
+        _go(writer)
+        time.sleep(rng.uniform(0.0, 0.2))
+        writer.kill()
+        try:
+            output, errors = writer.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"writer run{run} still alive 60 s after SIGKILL (seed {seed}): {_state(writer.pid)}")
+        assert writer.returncode == -signal.SIGKILL, \
+            f"writer run{run} died on its own (seed {seed}): {errors[-3000:]}"
+        acks += _acks(output)
     assert len(acks) > RUNS, f"the writers barely wrote (seed {seed})"
     _check_acked(store_root, acks)
     fs = _check_store(store_root)
