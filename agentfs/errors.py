@@ -18,6 +18,7 @@ the input at fault. Only ``agentfs.fuse`` turns errors into ``-errno`` returns a
     ├── ConflictError           ESTALE   --if-version did not match the head version
     ├── TooLargeError           EFBIG
     ├── StoreError              EIO      the store is missing, foreign or damaged
+    │   └── NoSpaceError        ENOSPC   the disk holding the store is full; nothing was applied
     └── IndexMismatchError      EINVAL   the semantic index was built with another embedder
 """
 
@@ -131,6 +132,13 @@ class TooLargeError(AgentFSError):
 class StoreError(AgentFSError):
     errno = _errno.EIO
     code = "store_error"
+
+
+class NoSpaceError(StoreError):
+    """The file system holding the store is full (or over quota): the change was not applied."""
+
+    errno = _errno.ENOSPC
+    code = "no_space"
 
 
 class StoreNotFoundError(StoreError):

@@ -7,16 +7,48 @@ uncompressed: the mount reads the current version straight from its object with 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import shutil
+import sqlite3
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from agentfs.errors import StoreError
+from agentfs.errors import NoSpaceError, StoreError
 
 _CHUNK = 1024 * 1024
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def no_space(exc: BaseException, where: str | Path) -> NoSpaceError | None:
+    """The :class:`NoSpaceError` for ``exc`` when it says the disk is full (OSError or SQLite)."""
+    if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+        cause = os.strerror(exc.errno)
+    elif isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        cause = "SQLite: database or disk is full"
+    else:
+        return None
+    return NoSpaceError(f"no space left on the file system holding {where} ({cause}): the change was not "
+                        "applied; free some space and retry")
+
+
+@contextlib.contextmanager
+def _staged(tmp: str | Path, where: str | Path) -> Iterator[None]:
+    """Remove a half-written temp file when writing it fails (on a full disk it holds the space
+    that is missing), and name a full disk as such."""
+    try:
+        yield
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        full = no_space(exc, where)
+        if full is not None:
+            raise full from exc
+        raise
 
 
 class ObjectStore:
@@ -50,12 +82,13 @@ class ObjectStore:
         if os.path.exists(target):
             return digest
         tmp = f"{self._root_str}/tmp/{uuid.uuid4().hex}"
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            if self.fsync:
-                handle.flush()
-                os.fsync(handle.fileno())
-        self._install(tmp, target)
+        with _staged(tmp, self.root.parent.parent):
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                if self.fsync:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            self._install(tmp, target)
         return digest
 
     def put_file(self, source: Path, *, move: bool = False) -> tuple[str, int]:
@@ -87,8 +120,9 @@ class ObjectStore:
             self._install(Path(source), target)
         else:
             tmp = self.temp_path()
-            shutil.copyfile(source, tmp)
-            self._install(tmp, target)
+            with _staged(tmp, self.root.parent.parent):
+                shutil.copyfile(source, tmp)
+                self._install(tmp, target)
         return digest, size
 
     def put_stream(self, stream: BinaryIO) -> tuple[str, int]:
@@ -96,20 +130,21 @@ class ObjectStore:
         tmp = self.temp_path()
         hasher = hashlib.sha256()
         size = 0
-        with open(tmp, "wb") as out:
-            while chunk := stream.read(_CHUNK):
-                hasher.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-            if self.fsync:
-                out.flush()
-                os.fsync(out.fileno())
-        digest = hasher.hexdigest()
-        target = self.path_of(digest)
-        if target.exists():
-            os.unlink(tmp)
-        else:
-            self._install(tmp, target)
+        with _staged(tmp, self.root.parent.parent):
+            with open(tmp, "wb") as out:
+                while chunk := stream.read(_CHUNK):
+                    hasher.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+                if self.fsync:
+                    out.flush()
+                    os.fsync(out.fileno())
+            digest = hasher.hexdigest()
+            target = self.path_of(digest)
+            if target.exists():
+                os.unlink(tmp)
+            else:
+                self._install(tmp, target)
         return digest, size
 
     def _install(self, tmp: str | Path, target: str | Path) -> None:

@@ -49,7 +49,7 @@ from agentfs.errors import (
     StoreNotFoundError,
 )
 from agentfs.governance.policy import Policy, Rule
-from agentfs.store.objects import ObjectStore
+from agentfs.store.objects import ObjectStore, no_space
 from agentfs.store.records import (
     NODE_COLUMNS,
     VERSION_COLUMNS,
@@ -466,9 +466,12 @@ class Store:
                         conn.executemany("DELETE FROM pending WHERE node_id = ?", [(i,) for i in ids])
                     yield tx
                     conn.execute("COMMIT")
-                except BaseException:
+                except BaseException as exc:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
+                    full = no_space(exc, self.root)
+                    if full is not None:  # SQLite rolled back: nothing of this commit is applied
+                        raise full from exc
                     raise
                 self._confirmed.clear()
                 tx.apply_plain()
