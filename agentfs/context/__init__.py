@@ -10,7 +10,8 @@
 Stages, each usable on its own: :func:`gather`, :func:`score_all`, :func:`dedup`, :func:`compress`,
 :func:`select`, :func:`order`, :func:`render`; then :func:`to_messages` / :func:`to_text` /
 :func:`to_json`, :func:`refresh`, :func:`page_in`; :func:`check`, :func:`grade`, :func:`remember`;
-:func:`replay`. Policies: :func:`load_policy`.
+:func:`replay`. Policies: :func:`load_policy`. Grounding over evidence of your own (e.g. tool
+results): :class:`Evidence`, :func:`ground`, :class:`EvaluatorPolicy`, :func:`resolve_embedder`.
 """
 
 from __future__ import annotations
@@ -20,15 +21,15 @@ from __future__ import annotations
 # package, so a lazy export would silently turn into the module.
 from agentfs.context.candidates import Candidate, Exclusion
 from agentfs.context.compress import compress
-from agentfs.context.constructor import Context, build
+from agentfs.context.constructor import Context, build, resolve_embedder
 from agentfs.context.dedup import dedup
 from agentfs.context.evaluator import Grade, Preflight, Remembered, check, grade, remember
 from agentfs.context.gather import gather
-from agentfs.context.grounding import Grounding, claims_of, ground
+from agentfs.context.grounding import Evidence, Grounding, claims_of, ground
 from agentfs.context.loader import Page, load, page_in, read_page, refresh, to_json, to_messages, to_text
 from agentfs.context.manifest import Manifest, ManifestItem, read_manifest
 from agentfs.context.order import order
-from agentfs.context.policy import ContextPolicy, load_policy
+from agentfs.context.policy import ContextPolicy, EvaluatorPolicy, load_policy
 from agentfs.context.render import render
 from agentfs.context.replay import ReplayResult, replay
 from agentfs.context.scorers import ScoringContext, score_all
@@ -39,6 +40,8 @@ __all__ = [
     "Candidate",
     "Context",
     "ContextPolicy",
+    "EvaluatorPolicy",
+    "Evidence",
     "Exclusion",
     "Grade",
     "Grounding",
@@ -68,6 +71,7 @@ __all__ = [
     "remember",
     "render",
     "replay",
+    "resolve_embedder",
     "score_all",
     "select",
     "to_json",
