@@ -24,9 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from agentfs import context as pipeline
 from agentfs import paths
-from agentfs.context.constructor import resolve_embedder
-from agentfs.context.grounding import Evidence
-from agentfs.context.policy import EvaluatorPolicy
 from agentfs.errors import AgentFSError, ValidationError
 from agentfs.runtime.agents import AgentSpec
 from agentfs.runtime.history import HistoryLog, Ref, check_session, new_session_id, trace
@@ -207,15 +204,16 @@ class Agent:
 
     def _ground(self, ctx: pipeline.Context, answer: str, uses: list[ToolUse]) -> tuple[dict[str, Any], list[dict]]:
         """Ground the answer in the context's facts and the tool results; trace what it used."""
-        evidence = [Evidence(item.label, item.path, item.version, text)
+        evidence = [pipeline.Evidence(item.label, item.path, item.version, text)
                     for item, text in zip(ctx.manifest.items, ctx.item_texts, strict=False)
                     if item.section in FACT_SECTIONS]
         for number, use in enumerate((u for u in uses if u.ok and u.ref), start=1):
             text = use.result if isinstance(use.result, str) else json.dumps(use.result, ensure_ascii=False)
-            evidence.append(Evidence(f"R{number}", use.ref.path, use.ref.version, text))  # type: ignore[union-attr]
-        policy = EvaluatorPolicy.model_validate(ctx.manifest.policy.get("evaluator", {}))
+            evidence.append(pipeline.Evidence(f"R{number}", use.ref.path, use.ref.version, text))  # type: ignore[union-attr]
+        policy = pipeline.EvaluatorPolicy.model_validate(ctx.manifest.policy.get("evaluator", {}))
         if self._embedder is None:
-            self._embedder = resolve_embedder(policy.embedder) or False
+            # Through the store's context service: the model loads once per open store, not per agent.
+            self._embedder = pipeline.resolve_embedder(policy.embedder, self.fs) or False
         result = pipeline.ground(pipeline.claims_of(answer), evidence, policy=policy,
                                  embedder=self._embedder or None)
         used = []
