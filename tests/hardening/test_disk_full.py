@@ -103,7 +103,7 @@ def test_mount_writes_on_a_full_disk_fail_with_enospc_and_apply_nothing(small_di
         failed_at = None
         fd = os.open(target, os.O_WRONLY | os.O_TRUNC)
         try:
-            for step in range(64):
+            for _ in range(64):
                 os.write(fd, b"y" * 65536)
         except OSError as exc:
             failed_at = exc.errno
