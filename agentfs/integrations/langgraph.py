@@ -180,7 +180,9 @@ class AgentFSStore(BaseStore):
         out = []
         for info in listed:
             located = self._locate(info.path)
-            if located is not None:
+            # An item the principal may list but not read is not one it can be given: leave it out
+            # of searches and namespace listings rather than failing them.
+            if located is not None and self.fs.decide("read", info.path).allowed:
                 out.append((info, *located))
         return out
 

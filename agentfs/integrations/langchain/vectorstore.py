@@ -27,7 +27,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
 from agentfs import paths
-from agentfs.errors import NotFoundError, NotSupportedError, ValidationError
+from agentfs.errors import NotFoundError, NotSupportedError, PermissionDeniedError, ValidationError
 from agentfs.fs import ContextFS
 from agentfs.integrations import _documents
 from agentfs.integrations._vectors import VectorCache, cosine_top_k
@@ -146,7 +146,9 @@ class AgentFSVectorStore(VectorStore):
         out = []
         for entry in sorted(entries, key=lambda e: e.name):
             doc_id = _documents.doc_id(entry.name) if entry.kind == "file" else None
-            if doc_id is not None:
+            # A document the principal may list but not read is not one it can be shown (nor
+            # ranked: ranking needs its text), so it is left out rather than failing the search.
+            if doc_id is not None and self.fs.decide("read", entry.path).allowed:
                 out.append((entry, doc_id))
         return out
 
@@ -211,7 +213,7 @@ class AgentFSVectorStore(VectorStore):
             info, doc_id = listing[index]
             try:
                 out.append((self._read(info.path, doc_id), score))
-            except NotFoundError:  # deleted since the listing
+            except (NotFoundError, PermissionDeniedError):  # deleted or taken away since the listing
                 continue
         return out
 
