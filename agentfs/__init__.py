@@ -32,7 +32,7 @@ from agentfs.types import Change, FileInfo, SearchHit
 
 __version__ = "0.1.0"
 
-from agentfs.services import register_default_services  # noqa: E402
+from agentfs.services import register_default_services
 
 register_default_services()
 

@@ -454,11 +454,17 @@ class ContextFS:
         exclusive: bool = False,
         make_parents: bool = True,
         op: str | None = None,
+        owner: str | None = None,
     ) -> list[FileInfo]:
-        """Write several files in **one** commit: all land or none do."""
+        """Write several files in **one** commit: all land or none do.
+
+        ``owner`` (administrators only) makes another principal the owner of the files this creates.
+        """
         store = self._core.store
         policy = store.policy()
         admin = policy.is_admin(self.principal)
+        if owner is not None:
+            owner = self._foreign_owner(owner, "files")
         prepared = []
         for item in items:
             path = paths.normalize(item[0])
@@ -488,7 +494,7 @@ class ContextFS:
                     expected = 0
                 node = tx.write_file(
                     path, author=self.principal, mode=mode, op=op, provenance=provenance, message=message,
-                    if_version=expected, make_parents=make_parents, **kwargs,
+                    if_version=expected, make_parents=make_parents, owner=owner, **kwargs,
                 )
                 tx.audit(self.principal, op or ("write" if existing else "create"), path, "allow",
                          decision.reason, node.version, {"size": node.size, "hash": node.hash})
@@ -496,6 +502,13 @@ class ContextFS:
             events = tx.events
         self._core.emit(events)
         return infos
+
+    def _foreign_owner(self, owner: str, what: str) -> str:
+        owner = parse_principal(owner)
+        if owner != self.principal and not self.is_admin:
+            raise PermissionDeniedError(f"{self.principal} may not create {what} owned by {owner}: only an "
+                                        "administrator may give another principal ownership", rule="owner")
+        return owner
 
     def _refuse_virtual(self, provider: Provider, op: str, path: str) -> None:
         """An entry of a virtual provider has no catalog node: changing one is EROFS, not ENOENT."""
@@ -535,18 +548,26 @@ class ContextFS:
         self._core.emit(events)
         return self._info_from(provider, node)
 
-    def mkdir(self, path: str, *, parents: bool = True, exist_ok: bool = False, mode: int = DIR_MODE) -> FileInfo:
-        """Create a directory (and missing parents, unless ``parents=False``)."""
+    def mkdir(self, path: str, *, parents: bool = True, exist_ok: bool = False, mode: int = DIR_MODE,
+              owner: str | None = None) -> FileInfo:
+        """Create a directory (and missing parents, unless ``parents=False``).
+
+        ``owner`` (administrators only) makes another principal the new folder's owner, so that
+        principal may use what is inside unless a rule denies it (e.g. ``/context/<id>`` is owned
+        by the principal the context was assembled for).
+        """
         path = paths.normalize(path)
         store = self._core.store
         provider = self._core.route(path)
         self._require("write", path)
+        if owner is not None:
+            owner = self._foreign_owner(owner, "a folder")
         provider.check_change("mkdir", path, exists=store.node(path) is not None,
                               admin=store.policy().is_admin(self.principal), principal=self.principal)
         if not parents and store.node(paths.parent(path)) is None:
             raise NotFoundError(f"{paths.parent(path)} does not exist", path=path)
         with store.transaction() as tx:
-            node = tx.mkdir(path, author=self.principal, mode=mode, exist_ok=exist_ok)
+            node = tx.mkdir(path, author=self.principal, mode=mode, exist_ok=exist_ok, owner=owner)
             if tx.events:
                 tx.audit(self.principal, "mkdir", path, "allow", self._reason("write", path), node.version)
             events = tx.events

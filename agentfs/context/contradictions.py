@@ -31,11 +31,33 @@ _CLAUSE_END = re.compile(r"\s*(?:,|;|\.|\bbut\b|\band\b|\bbecause\b|\bwhile\b|\b
 _POSSESSIVE = re.compile(r"^(?P<subject>[\w .-]{1,60}?)['’]s (?P<attribute>[\w -]{1,40}?) (?:is|are|was|were) "
                          r"(?:not )?(?P<value>.+)$", re.IGNORECASE)
 _RELATION = re.compile(
-    r"^(?P<subject>[\w .'’-]{1,60}?) (?:(?:does not|doesn't|no longer|never) )?"
+    r"^(?P<subject>[\w .,;'’-]{1,60}?) (?:(?:does not|doesn't|no longer|never) )?"
     r"(?P<attribute>lives in|lives at|works at|works for|is based in|was born in|was born on|moved to)"
     r" (?P<value>.+)$",
     re.IGNORECASE,
 )
+
+
+_JOINED = re.compile(r"(?:,|;|\bbut\b|\band\b|\bwhile\b)", re.IGNORECASE)
+
+
+def _clause_subject(subject: str) -> str:
+    """The subject of a relation found after a clause joiner. In "Ana drinks tea and Bob lives in
+    Lisbon" it is the clause's own ("Bob"); in "Ana drinks tea and lives in Lisbon" the clause has
+    none, so it is the sentence's: its leading capitalised words ("Ana", "Ana Lima"), else its
+    first word."""
+    if not _JOINED.search(subject):
+        return subject
+    after = _JOINED.split(subject)[-1].strip()
+    if after:  # "Ana drinks tea and Bob": a clause with a subject of its own
+        return after
+    words = subject.split()
+    leading = []
+    for word in words:
+        if not word[:1].isupper():
+            break
+        leading.append(word)
+    return " ".join(leading) or words[0]
 
 
 @dataclass(frozen=True)
@@ -78,7 +100,7 @@ def analyse(text: str, *, label: str = "", path: str = "", version: int = 0) -> 
     for pattern in (_POSSESSIVE, _RELATION):
         match = pattern.match(clean)
         if match:
-            subject = " ".join(terms(match.group("subject")))
+            subject = " ".join(terms(_clause_subject(match.group("subject"))))
             attribute = " ".join(terms(match.group("attribute"))) or match.group("attribute").lower()
             value = _CLAUSE_END.split(match.group("value"), maxsplit=1)[0]
             value_terms = term_set(value)

@@ -173,7 +173,8 @@ def _one(
         lexical = sum(weights[t] for t in mine.terms & unit.terms) / total if total else 0.0
         semantic = float(similarity[index, j]) if similarity is not None else None
         scored.append(Support(unit.label, unit.path, unit.version, unit.text, lexical, semantic))
-        related = lexical >= RELATED or (semantic is not None and semantic >= policy.embedding_support)
+        related = lexical >= RELATED or (semantic is not None and semantic >= policy.embedding_support) \
+            or (mine.fact is not None and unit.fact is not None and mine.fact[0] == unit.fact[0])
         if related:
             found = conflict(mine, unit)
             if found is not None:

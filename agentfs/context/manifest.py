@@ -5,6 +5,8 @@ view that turned the file into the text shown), every excluded candidate and why
 budget used, the tokenizer encoding, and the SHA-256 of the rendered bytes. ``/context`` is
 read-only to everyone but the principal ``system``; the pipeline writes there as ``system`` and
 appends a reference line to the session's history (``/history/<session>/contexts.jsonl``).
+``/context/<id>/`` is owned by the principal it was assembled for, so that principal can read its
+own contexts (and nobody else's, unless a rule grants it).
 
 The id is derived from the manifest's content, so the same inputs (task, principal, policy,
 budget, store state and ``now``) give the same id and the same bytes.
@@ -183,7 +185,11 @@ def persist(fs: ContextFS, manifest: Manifest, text: str) -> None:
             return
     except NotFoundError:
         pass
-    system.write_many([(mpath, body), (tpath, text)], message=f"context for {manifest.principal}")
+    # The folder is owned by the principal the context was assembled for: it may read its own
+    # contexts (show, replay, check) and no one else's; every item in it was readable to it.
+    system.mkdir(f"{CONTEXT_ROOT}/{manifest.id}", exist_ok=True, owner=manifest.principal)
+    system.write_many([(mpath, body), (tpath, text)], message=f"context for {manifest.principal}",
+                      owner=manifest.principal)
 
 
 def log_line(fs: ContextFS, session: str, name: str, record: dict[str, Any]) -> None:

@@ -702,8 +702,12 @@ class Transaction:
         if_version: int | None = None,
         make_parents: bool = True,
         kind: str = "file",
+        owner: str | None = None,
     ) -> Node:
-        """Commit new content at ``path`` (creating, overwriting or resurrecting the node)."""
+        """Commit new content at ``path`` (creating, overwriting or resurrecting the node).
+
+        ``owner`` is the owner of a file this creates (default: its author); an existing file keeps its owner.
+        """
         # One lookup for both: the live node at path, else its most recent tombstone (as _tomb).
         row = self.conn.execute(
             f"SELECT {NODE_COLUMNS} FROM nodes WHERE path = ? ORDER BY deleted, modified_ns DESC, id DESC LIMIT 1",
@@ -742,11 +746,13 @@ class Transaction:
             tomb = found
             if tomb is not None:
                 node = Node(tomb.id, path, paths.parent(path), kind, tomb.version + 1, digest, size, tokens,
-                            FILE_MODE if mode is None else mode, author, author, t, t, meta_json, prov_json, 0)
+                            FILE_MODE if mode is None else mode, owner or author, author, t, t, meta_json,
+                            prov_json, 0)
                 self._write_node(node, insert=False)
             else:
                 node = Node(0, path, paths.parent(path), kind, 1, digest, size, tokens,
-                            FILE_MODE if mode is None else mode, author, author, t, t, meta_json, prov_json, 0)
+                            FILE_MODE if mode is None else mode, owner or author, author, t, t, meta_json,
+                            prov_json, 0)
                 node = self._write_node(node, insert=True)
             op = op or "create"
         self._version_row(node, op, message=message)
@@ -768,7 +774,8 @@ class Transaction:
         self._plain.append(("chmod", new))
         return new
 
-    def mkdir(self, path: str, *, author: str, mode: int = DIR_MODE, exist_ok: bool = False) -> Node:
+    def mkdir(self, path: str, *, author: str, mode: int = DIR_MODE, exist_ok: bool = False,
+              owner: str | None = None) -> Node:
         existing = self._live(path)
         if existing is not None:
             if exist_ok and existing.kind == "dir":
@@ -783,11 +790,11 @@ class Transaction:
         tomb = self._tomb(path)
         if tomb is not None and tomb.kind == "dir":
             node = Node(tomb.id, path, paths.parent(path), "dir", tomb.version + 1, None, 0, None, mode,
-                        author, author, t, t, "{}", None, 0)
+                        owner or author, author, t, t, "{}", None, 0)
             self._write_node(node, insert=False)
         else:
             node = Node(self._new_id(), path, paths.parent(path), "dir", 1, None, 0, None, mode,
-                        author, author, t, t, "{}", None, 0)
+                        owner or author, author, t, t, "{}", None, 0)
             self._write_node(node, insert=True)
         self._version_row(node, "mkdir")
         self._plain.append(("mkdir", node))

@@ -157,7 +157,25 @@ def test_write_back_respects_the_acl(ctx_store: ContextFS) -> None:
     ("Ana drinks coffee.", "Bob drinks coffee.", None),
     ("Ana lives in Lisbon.", "Ana lives in Lisbon with Bob.", None),
     ("timezone: Europe/Lisbon", "timezone: UTC", None),
+    # a relation in a later clause keeps the sentence's subject
+    ("Ana drinks oat-milk flat whites and lives in Lisbon.", "Ana lives in Porto.", "value"),
+    ("Ana Lima drinks tea, and works at Acme.", "Ana Lima works at Globex.", "value"),
+    ("Ana drinks tea and lives in Porto.", "Ana lives in Porto.", None),
+    ("Ana drinks tea and Bob lives in Lisbon.", "Ana lives in Porto.", None),
 ])
 def test_contradiction_rules(a: str, b: str, kind: str | None) -> None:
     found = conflict(analyse(a), analyse(b))
     assert (found.kind if found else None) == kind
+
+
+def test_a_claim_that_joins_a_supported_clause_and_a_contradicted_one_is_contradicted() -> None:
+    """Support for one clause must not hide a conflict in another (lexical grounding: no model)."""
+    from agentfs.context.grounding import Evidence, claims_of, ground
+    from agentfs.context.policy import EvaluatorPolicy
+
+    evidence = [Evidence("E1", "/memory/semantic/coffee.md", 1, "Ana drinks oat-milk flat whites."),
+                Evidence("P1", "/memory/profile/ana.md", 1, "Ana lives in Porto and works Tuesdays from home.")]
+    answer = "Ana drinks oat-milk flat whites and lives in Lisbon. Ana drinks oat-milk flat whites."
+    result = ground(claims_of(answer), evidence, policy=EvaluatorPolicy())
+    assert [c.verdict for c in result.claims] == ["contradicted", "supported"]
+    assert "'Lisbon' vs 'Porto'" in result.claims[0].conflicts[0]["detail"]

@@ -53,3 +53,24 @@ def test_reading_a_context_needs_permission(store: ContextFS) -> None:
     ctx = make(store)
     with pytest.raises(PermissionDeniedError):
         replay(store, ctx.id, principal="agent:stranger")
+
+
+def test_a_context_is_readable_by_its_principal_and_nobody_else(ctx_store: ContextFS) -> None:
+    """``/context/<id>/`` is owned by the principal it was built for: it can show and replay its
+    own contexts (every item in them was readable to it); another agent cannot, and cannot
+    change them (the mount is read-only to all but ``system``)."""
+    from agentfs.context import read_manifest
+    from agentfs.errors import ReadOnlyError
+
+    ctx = make(ctx_store)
+    agent = ctx_store.as_principal(AGENT)
+    assert read_manifest(agent, ctx.id).id == ctx.id
+    assert replay(agent, ctx.id, principal=AGENT).identical
+    assert agent.stat(f"/context/{ctx.id}").owner == AGENT
+    other = ctx_store.as_principal("agent:other")
+    with pytest.raises(PermissionDeniedError):
+        read_manifest(other, ctx.id)
+    with pytest.raises((ReadOnlyError, PermissionDeniedError)):
+        agent.write(text_path(ctx.id), "rewritten")
+    with pytest.raises(PermissionDeniedError, match="only an administrator"):
+        agent.write_many([("/memory/semantic/mine.md", "x")], owner="agent:other")
