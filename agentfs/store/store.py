@@ -105,6 +105,9 @@ class Store:
             )
         del conn
         self.recover()
+        # Temp files of writers killed mid-commit (nothing refers to them). Only old ones: a live
+        # writer in another process may be filling a young one right now.
+        self.objects.clean_tmp()
 
     # --- creation and connections ---------------------------------------------------------------
 

@@ -233,3 +233,20 @@ def test_sync_full_holds_from_init_and_after_reopening(store_root: Path) -> None
             assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         finally:
             fs.close()
+
+
+def test_opening_removes_old_temp_files_of_killed_writers(store_root: Path) -> None:
+    """A writer killed while filling an object's temp file leaves it behind; the next open
+    removes it once it is old enough that no live writer can still be filling it."""
+    agentfs.init(store_root, admin=ADMIN).close()
+    tmp = store_root / ".agentfs" / "objects" / "tmp"
+    old, young = tmp / "old-leftover", tmp / "young-in-flight"
+    old.write_bytes(b"half an object")
+    young.write_bytes(b"a live writer's")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    fs = agentfs.open(store_root, principal=ADMIN)
+    try:
+        assert not old.exists() and young.exists()
+        assert fs.verify()["ok"]
+    finally:
+        fs.close()
