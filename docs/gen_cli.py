@@ -1,10 +1,10 @@
-"""Generate docs/reference/cli.md from the typer app, so the CLI reference cannot drift.
+"""Render the CLI reference from the typer app, so it cannot drift from the code.
 
-    python docs/gen_cli.py           # rewrite docs/reference/cli.md
-    python docs/gen_cli.py --check   # exit 1 if the file differs from what the code says
+    python docs/gen_cli.py > cli-reference.md   # the page, as Markdown, on standard output
 
-The mkdocs hook (docs/hooks.py) renders the same text at build time, and tests/test_docs.py fails
-when the committed file is stale.
+No rendered copy is committed: the mkdocs hook (docs/hooks.py) puts this text in place of the stub
+docs/reference/cli.md each time the site is built, and tests/test_docs.py checks that every command
+has help text and appears in the built page.
 """
 
 from __future__ import annotations

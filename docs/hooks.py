@@ -1,7 +1,7 @@
 """mkdocs hooks (see ``hooks:`` in mkdocs.yml).
 
 - The CLI reference page is rendered from the typer app at build time (docs/gen_cli.py), so the
-  site always matches the code; tests/test_docs.py also fails when the committed copy is stale.
+  site always matches the code; docs/reference/cli.md is only the stub it replaces.
 - Topic pages written alongside each subsystem (mount, search, ANN index, context, tools) join the
   nav once their file exists, and a link to one that is not written yet is shown as plain text, so
   the site builds with ``--strict`` while one is still missing. Any other broken link still fails.
