@@ -25,7 +25,7 @@ from mcp.types import Resource as MCPResource
 from mcp.types import ToolAnnotations
 
 import agentfs
-from agentfs.errors import AgentFSError, NotFoundError
+from agentfs.errors import AgentFSError, NotFoundError, PermissionDeniedError
 from agentfs.fs import ContextFS
 from agentfs.integrations import _ops
 
@@ -84,7 +84,11 @@ class AgentFSMCPServer(MCPServer):
 
     def _listable_files(self) -> list[Any]:
         out = []
-        for info in self.fs.walk("/"):
+        try:
+            entries = self.fs.ls("/", recursive=True)
+        except PermissionDeniedError:  # a principal that may see nothing gets an empty catalogue
+            return []
+        for info in entries:
             if info.kind == "file" and not info.virtual and "read" in self.fs.permissions(info.path):
                 out.append(info)
                 if len(out) >= MAX_LISTED_RESOURCES:
