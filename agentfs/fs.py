@@ -621,8 +621,10 @@ class ContextFS:
         if target is not None:
             self._require("delete", dst)
         if node.kind == "dir" and not admin:
+            # Every entry leaves its place and lands in a new one: a deny rule on either side holds.
             for below in store.subtree(src, include_self=False):
                 self._require("delete", below.path)
+                self._require("write", paths.rebase(below.path, src, dst))
         with store.transaction() as tx:
             moved = tx.rename(src, dst, author=self.principal, overwrite=overwrite)
             tx.audit(self.principal, "rename", dst, "allow", self._reason("write", dst), moved[0].version,

@@ -286,3 +286,19 @@ def test_read_scope_agrees_with_decide(policy: Policy, principal: str, path: str
     scope = policy.read_scope(principal)
     decision = policy.decide(principal, "read", path, lambda _: owner)
     assert scope.allows(path, owner) == decision.allowed, (decision.reason, scope)
+
+
+def test_moving_a_folder_checks_every_entry_at_its_destination(store: ContextFS) -> None:
+    """A deny rule below the destination holds for entries arriving by a folder move, and a
+    refused move changes nothing."""
+    store.write("/knowledge/src/plans.md", "plans\n")
+    store.write("/knowledge/src/notes.md", "notes\n")
+    store.grant("agent:mover", "all", "/knowledge")
+    rule = store.deny("agent:mover", "write", "/knowledge/dst/plans.md")
+    mover = store.as_principal("agent:mover")
+    with pytest.raises(PermissionDeniedError) as caught:
+        mover.mv("/knowledge/src", "/knowledge/dst")
+    assert caught.value.decision.rule_id == rule
+    assert store.exists("/knowledge/src/plans.md") and not store.exists("/knowledge/dst")
+    mover.mv("/knowledge/src", "/knowledge/elsewhere")  # no rule in the way
+    assert store.read("/knowledge/elsewhere/plans.md") == b"plans\n"
