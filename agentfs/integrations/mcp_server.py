@@ -14,6 +14,7 @@ and open-world). Resources: every readable file as ``agentfs:///<path>``, plus t
 
 from __future__ import annotations
 
+import dataclasses
 import mimetypes
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,6 +82,16 @@ class AgentFSMCPServer(MCPServer):
                         mime_type=_mime(info.path), size=info.size)
             for info in infos
         ]
+
+    async def read_resource(self, uri: Any, context: Any = None) -> Any:
+        """A file's contents, typed by its name as ``resources/list`` types it (the template cannot)."""
+        result = await super().read_resource(uri, context)
+        text = str(uri)
+        if isinstance(result, list | tuple) and text.startswith(URI_PREFIX + "/"):
+            path = text[len(URI_PREFIX):]
+            return [dataclasses.replace(part, mime_type=_mime(path) if isinstance(part.content, str)
+                                        else "application/octet-stream") for part in result]
+        return result
 
     def _listable_files(self) -> list[Any]:
         out = []

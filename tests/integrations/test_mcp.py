@@ -94,6 +94,7 @@ async def _exercise(client: Client, fs: ContextFS) -> None:
     assert "agentfs:///knowledge/secret/salary.md" not in resources
     content = await client.read_resource("agentfs:///memory/episodic/2024-05-02.md")
     assert content.contents[0].text == "Ana spilled coffee on the train and laughed.\n"
+    assert content.contents[0].mime_type == "text/markdown"  # as resources/list types it
     with pytest.raises(MCPError, match="permission_denied"):
         await client.read_resource("agentfs:///knowledge/secret/salary.md")
 
