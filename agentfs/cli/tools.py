@@ -52,7 +52,8 @@ def add(
                                                         "environment when connecting. Repeatable."),
     env: list[str] = typer.Option([], "--env", help="mcp command: NAME (passed on from the environment) or "
                                                   "NAME=VALUE. Repeatable."),
-    cwd: Path | None = typer.Option(None, "--cwd", help="Where the command runs (default: here)."),
+    cwd: Path | None = typer.Option(None, "--cwd", help="mcp/command: where the command runs; python: where to "
+                                                      "import modules that are not installed from (default: here)."),
     tool: str | None = typer.Option(None, "--tool", help="command: the tool's name."),
     schema: Path | None = typer.Option(None, "--schema", help="command: a JSON Schema file for its arguments."),
     description: str = typer.Option("", "--description", help="command: what the tool does."),
@@ -93,7 +94,7 @@ def add(
             report = toolsets.add_mcp(fs, name or "", command=items or None, url=url,
                                       cwd=str(cwd) if cwd else None, env=env, headers=headers)
         elif kind == "python":
-            report = toolsets.add_python(fs, items, toolset=name)
+            report = toolsets.add_python(fs, items, toolset=name, cwd=str(cwd) if cwd else None)
         else:
             report = toolsets.add_command(fs, name or "", tool or "", items, schema=schema_data,
                                           description=description, cwd=str(cwd) if cwd else None)

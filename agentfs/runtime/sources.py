@@ -16,6 +16,8 @@ import importlib
 import json
 import os
 import subprocess
+import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from agentfs.errors import AgentFSError, NotFoundError, ValidationError
@@ -57,8 +59,13 @@ class ToolContext:
         self.run = run
 
 
-def import_ref(ref: str) -> Any:
+def import_ref(ref: str, search: Sequence[str] = ()) -> Any:
     """Import ``package.module:attribute`` (the attribute may be dotted).
+
+    Args:
+        search: folders to look in when the top-level package is not importable otherwise (a
+            project folder the tool was added from, as ``python -m`` would look in the current
+            directory); they are appended to ``sys.path``, so installed packages still win.
 
     Raises:
         ValidationError: the reference is malformed.
@@ -68,15 +75,60 @@ def import_ref(ref: str) -> Any:
     if not sep or not module_name or not attr:
         raise ValidationError(f"{ref!r} is not a Python reference; use package.module:name", rule="python_ref")
     try:
-        obj: Any = importlib.import_module(module_name)
+        obj: Any = _import_module(module_name, search)
     except ImportError as exc:
-        raise NotFoundError(f"cannot import {module_name!r} for tool {ref}: {exc}") from None
+        where = f" (looked in {', '.join(search)} too)" if search else ""
+        raise NotFoundError(f"cannot import {module_name!r} for tool {ref}: {exc}{where}") from None
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
             raise NotFoundError(f"{module_name} has no attribute {attr!r} (tool {ref})") from None
     return obj
+
+
+def _import_module(name: str, search: Sequence[str]) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        # Only a missing top-level package is a question of where to look; a missing dependency
+        # inside the tool's own module is the tool's error and is reported as it is.
+        top = name.split(".")[0]
+        missing = [folder for folder in search if folder not in sys.path]
+        if exc.name != top or not missing:
+            raise
+    sys.path.extend(missing)
+    importlib.invalidate_caches()
+    return importlib.import_module(name)
+
+
+def locate_ref(ref: str, folder: str) -> tuple[Any, str | None]:
+    """Import ``ref`` as it is, else from ``folder``.
+
+    Returns the object, and ``folder`` when the reference's top-level package lives right in it (a
+    project folder rather than an installed package): the folder to record, so that another
+    process, started elsewhere, finds the module too.
+    """
+    try:
+        obj = import_ref(ref)
+    except NotFoundError:
+        if folder in sys.path:
+            raise
+        obj = import_ref(ref, [folder])
+    root = _import_root(ref.partition(":")[0].split(".")[0])
+    return obj, folder if root is not None and os.path.realpath(root) == os.path.realpath(folder) else None
+
+
+def _import_root(top: str) -> str | None:
+    """The ``sys.path`` folder an imported top-level module or package was found in."""
+    module = sys.modules.get(top)
+    location = getattr(module, "__file__", None)
+    if location:
+        parent = os.path.dirname(location)
+        return os.path.dirname(parent) if os.path.basename(location) == "__init__.py" else parent
+    for folder in getattr(module, "__path__", None) or []:  # a namespace package
+        return os.path.dirname(folder)
+    return None
 
 
 def as_langchain_tool(obj: Any, ref: str) -> BaseTool:

@@ -137,7 +137,11 @@ def read_tool(fs: ContextFS, path: str) -> ToolSpec:
 
 
 def find_tools(fs: ContextFS, under: str = "/tools") -> list[ToolSpec]:
-    """Every tool below ``under`` that the principal of ``fs`` can see, in path order."""
+    """Every tool below ``under`` whose definition the principal of ``fs`` may read, in path order.
+
+    A tool the principal can list but not read (an agent granted ``list`` on a toolset and
+    ``read`` on some of its tools only) is left out, not an error.
+    """
     under = paths.normalize(under)
     if not fs.exists(under):
         return []
@@ -145,7 +149,7 @@ def find_tools(fs: ContextFS, under: str = "/tools") -> list[ToolSpec]:
         return [read_tool(fs, under)]
     found = []
     for info in fs.ls(under, recursive=True):
-        if info.kind == "file" and info.name == ENTRY:
+        if info.kind == "file" and info.name == ENTRY and fs.decide("read", info.path).allowed:
             found.append(read_tool(fs, paths.parent(info.path)))
     return sorted(found, key=lambda t: t.path)
 

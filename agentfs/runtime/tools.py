@@ -96,12 +96,16 @@ class ToolsService:
             raise ValidationError(f"{config_path}: not an MCP server description", path=config_path, rule="mcp_server")
         return ServerConfig.from_dict(data)
 
-    def python_tool(self, ref: str) -> Any:
-        """The LangChain tool for a Python reference, imported once per service."""
+    def python_tool(self, ref: str, folder: str | None = None) -> Any:
+        """The LangChain tool for a Python reference, imported once per service.
+
+        Args:
+            folder: where to import it from when it is not installed (``entry.json`` ``path``).
+        """
         with self._lock:
             tool = self._python.get(ref)
         if tool is None:
-            tool = sources.as_langchain_tool(sources.import_ref(ref), ref)
+            tool = sources.as_langchain_tool(sources.import_ref(ref, [folder] if folder else []), ref)
             with self._lock:
                 self._python[ref] = tool
         return tool
@@ -188,7 +192,11 @@ class ToolsService:
             if not isinstance(ref, str):
                 raise ValidationError(f"{tool.path}/entry.json: 'ref' must be package.module:name",
                                       path=tool.path, rule="tool_entry")
-            return sources.invoke_langchain(self.python_tool(ref), args, context)
+            folder = entry.get("path")
+            if folder is not None and not isinstance(folder, str):
+                raise ValidationError(f"{tool.path}/entry.json: 'path' must be a folder name", path=tool.path,
+                                      rule="tool_entry")
+            return sources.invoke_langchain(self.python_tool(ref, folder), args, context)
         if tool.kind == "mcp":
             config = self.server(paths.parent(tool.path))
             return self.hub.call_tool(config, str(entry.get("tool") or tool.name), args, timeout=timeout)

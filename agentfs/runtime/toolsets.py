@@ -169,25 +169,47 @@ def add_mcp(
 # --- Python and LangChain --------------------------------------------------------------------------
 
 
-def python_drafts(fs: ContextFS, refs: list[str]) -> list[ToolDraft]:
+def python_drafts(fs: ContextFS, refs: list[str], *, cwd: str | None = None,
+                  paths_by_ref: dict[str, str] | None = None) -> tuple[list[ToolDraft], dict[str, str]]:
+    """Drafts for Python references, and the folders the ones that are not installed came from.
+
+    A reference that does not import as it is is looked for in ``paths_by_ref`` (where it was found
+    when it was added), else in ``cwd`` (default: the current directory), as ``python -m`` would.
+    """
+    from langchain_core.tools import BaseTool
+
     drafts = []
+    found: dict[str, str] = {}
     service = _service(fs)
+    folder = os.path.abspath(cwd or os.getcwd())
     for ref in refs:
-        obj = sources.import_ref(ref)
-        tool = service.python_tool(ref)
-        from langchain_core.tools import BaseTool
-
+        obj, needed = sources.locate_ref(ref, (paths_by_ref or {}).get(ref, folder))
+        tool = service.python_tool(ref, needed)
         kind = "langchain" if isinstance(obj, BaseTool) else "python"
-        drafts.append(ToolDraft(tool.name, tool.description or "", sources.tool_schema(tool),
-                                {"kind": kind, "ref": ref}, f"{'LangChain tool' if kind == 'langchain' else 'Python callable'} `{ref}`"))
-    return drafts
+        entry = {"kind": kind, "ref": ref}
+        if needed:
+            entry["path"] = found[ref] = needed
+        label = "LangChain tool" if kind == "langchain" else "Python callable"
+        drafts.append(ToolDraft(tool.name, tool.description or "", sources.tool_schema(tool), entry,
+                                f"{label} `{ref}`" + (f" (imported from {needed})" if needed else "")))
+    return drafts, found
 
 
-def add_python(fs: ContextFS, refs: list[str], *, toolset: str | None = None, root: str = TOOLS_ROOT) -> SyncReport:
+def _python_config(refs: list[str], found: dict[str, str]) -> dict[str, Any]:
+    config: dict[str, Any] = {"kind": "python", "refs": refs}
+    if found:
+        config["paths"] = found
+    return config
+
+
+def add_python(fs: ContextFS, refs: list[str], *, toolset: str | None = None, cwd: str | None = None,
+               root: str = TOOLS_ROOT) -> SyncReport:
     """Add Python callables or LangChain tools (``package.module:name``) to a toolset.
 
     The toolset defaults to the first package of the first reference (``mypkg.tools:weather`` ->
-    ``/tools/mypkg/weather``).
+    ``/tools/mypkg/weather``). A module that is not installed is imported from ``cwd`` (default:
+    the current directory); that folder is kept in the tool's ``entry.json`` (``path``), so the
+    tool runs from any directory later.
     """
     if not refs:
         raise ValidationError("give at least one Python reference (package.module:name)", rule="python_ref")
@@ -195,15 +217,18 @@ def add_python(fs: ContextFS, refs: list[str], *, toolset: str | None = None, ro
     base = toolset_path(name, root)
     config_path = paths.join(base, TOOLSET)
     known: list[str] = []
+    known_paths: dict[str, str] = {}
     if fs.exists(config_path):
         current = load_json(fs, config_path)
         if isinstance(current, dict) and current.get("kind") != "python":
             raise AlreadyExistsError(f"{base} holds tools of kind {current.get('kind')!r}; choose another --name",
                                      path=base)
-        known = list(current.get("refs", [])) if isinstance(current, dict) else []
+        if isinstance(current, dict):
+            known = list(current.get("refs", []))
+            known_paths = {k: v for k, v in (current.get("paths") or {}).items() if k not in refs}
     all_refs = list(dict.fromkeys([*known, *refs]))
-    drafts = python_drafts(fs, all_refs)
-    return sync(fs, name, drafts, config={"kind": "python", "refs": all_refs}, prune_kinds=("python", "langchain"),
+    drafts, found = python_drafts(fs, all_refs, cwd=cwd, paths_by_ref=known_paths)
+    return sync(fs, name, drafts, config=_python_config(all_refs, found), prune_kinds=("python", "langchain"),
                 root=root)
 
 
@@ -247,6 +272,8 @@ def refresh(fs: ContextFS, toolset: str, *, root: str = TOOLS_ROOT) -> SyncRepor
         server = ServerConfig.from_dict(config)
         return sync(fs, name, mcp_drafts(fs, server), prune_kinds=("mcp",), root=parent)
     if kind == "python":
-        return sync(fs, name, python_drafts(fs, list(config.get("refs", []))), prune_kinds=("python", "langchain"),
+        refs = list(config.get("refs", []))
+        drafts, found = python_drafts(fs, refs, paths_by_ref=dict(config.get("paths") or {}))
+        return sync(fs, name, drafts, config=_python_config(refs, found), prune_kinds=("python", "langchain"),
                     root=parent)
     raise ValidationError(f"{config_path}: unknown toolset kind {kind!r}", path=config_path, rule="toolset")

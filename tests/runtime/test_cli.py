@@ -62,6 +62,24 @@ def test_tools_add_python_and_stdin_arguments(ctx: str, sample_tools: str) -> No
     assert "unknown tool source 'rest'" in cli("tools", "add", ctx, "rest", "x").output
 
 
+def test_tools_add_python_from_a_project_folder_then_exec_from_anywhere(ctx: str, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "mypkg").mkdir(parents=True)
+    (project / "mypkg" / "__init__.py").write_text("")
+    (project / "mypkg" / "tools.py").write_text(
+        'def weather(city: str) -> dict:\n    """Weather for a city."""\n    return {"city": city, "sky": "sunny"}\n')
+    # -P: like the installed `agentfs` command, the current directory is not on sys.path
+    command = [sys.executable, "-P", "-m", "agentfs.cli.app"]
+    added = subprocess.run([*command, "tools", "add", ctx, "python", "mypkg.tools:weather"], cwd=project,
+                           capture_output=True, text=True, timeout=120)
+    assert added.returncode == 0, added.stderr
+    assert "added /tools/mypkg/weather" in added.stdout
+    done = subprocess.run([*command, "exec", ctx, "/tools/mypkg/weather", "--args", '{"city": "Faro"}'],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"city": "Faro", "sky": "sunny"}
+
+
 def test_skills_commands(ctx: str, tmp_path: Path) -> None:
     added = cli("skills", "add", ctx, str(ROOT / "examples" / "skills" / "issue-triage"))
     assert added.exit_code == 0 and "/skills/issue-triage (version 1)" in added.output

@@ -10,6 +10,7 @@ from agentfs.runtime import toolsets
 from agentfs.runtime.agents import load_agent
 from agentfs.runtime.history import HistoryLog
 from agentfs.runtime.loop import Agent
+from agentfs.runtime.tooldefs import find_tools
 from tests.runtime.conftest import AGENTS
 
 FUSE_OPEN = [1, 3, 6, 9]
@@ -52,6 +53,10 @@ def test_a_skill_is_paged_in_only_when_used(store: ContextFS, spec) -> None:  # 
     skill_text = store.front_matter("/skills/issue-triage/SKILL.md")[1]
     assert "Classify it" not in store.read_text(f"/context/{plain.context}/context.txt")  # offered, not loaded
     assert "/skills/issue-triage" in store.read_text(f"/context/{plain.context}/context.txt")
+    # it is offered only the tools it may run: it can list the toolset, not read add_issue_comment
+    offered = store.read_text(f"/context/{plain.context}/context.txt")
+    assert "/tools/github/search_issues" in offered and "add_issue_comment" not in offered
+    assert "add_issue_comment" not in [t.name for t in find_tools(agent.fs)]
     reply = agent.ask("triage issue #9")
     assert [u.name for u in reply.tools] == ["skills__read_skill", "github__get_issue"]
     assert reply.tools[0].result["instructions"] == skill_text.strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -192,3 +193,37 @@ class TestCallFile:
 def test_admin_is_named_in_history_when_the_admin_runs_a_tool(demo: ContextFS) -> None:
     demo.exec("/tools/demo/shout", {"text": "x"}, session="admin-run")
     assert HistoryLog(demo, "admin-run").entries()[0]["principal"] == ADMIN
+
+
+PROJECT_TOOL = '''
+def forecast(city: str) -> str:
+    """Forecast for a city.
+
+    Args:
+        city: the city.
+    """
+    return f"sunny in {city}"
+'''
+
+
+def test_a_module_that_is_not_installed_is_imported_from_the_folder_it_was_added_from(
+        store: ContextFS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))  # what the import appends is undone after the test
+    name = f"projtools_{tmp_path.name.replace('-', '_')}"
+    project = tmp_path / "project"
+    (project / name).mkdir(parents=True)
+    (project / name / "__init__.py").write_text("")
+    (project / name / "tools.py").write_text(PROJECT_TOOL)
+    (project / name / "broken.py").write_text("import no_such_dependency_xyz\n")
+    ref = f"{name}.tools:forecast"
+    with pytest.raises(NotFoundError, match=f"cannot import '{name}.tools'"):
+        toolsets.add_python(store, [ref], cwd=str(tmp_path))  # not in that folder
+    report = toolsets.add_python(store, [ref], cwd=str(project))
+    assert report.added == [f"/tools/{name}/forecast"]
+    entry = json.loads(store.read_text(f"/tools/{name}/forecast/entry.json"))
+    assert entry == {"kind": "python", "ref": ref, "path": str(project)}  # found again from anywhere
+    assert store.exec(f"/tools/{name}/forecast", {"city": "Faro"}) == "sunny in Faro"
+    assert toolsets.refresh(store, name).unchanged == [f"/tools/{name}/forecast"]
+    # a dependency missing inside the tool's module is the tool's error, named as it is
+    with pytest.raises(NotFoundError, match="no_such_dependency_xyz"):
+        toolsets.add_python(store, [f"{name}.broken:x"], cwd=str(project))
