@@ -1,5 +1,6 @@
-"""Access control under attack: a principal with no grants tries to read a secret through every
-front-end that runs in-process (API, CLI, search, context build, LangChain tools, tool exec).
+"""Access control under attack: a principal without grants on a secret tries to reach it through every
+front-end: the API, the CLI, search, context build, LangChain tools, tool exec, the MCP server (the
+real client, in memory) and the mount (real shell tools against ``agentfs mount``).
 
 Zero leaks: the secret's text is in no output, result or error message. Zero unaudited denials: every
 refusal leaves a ``deny`` audit row for that principal. Prompt-injected memory cannot change who the
@@ -8,6 +9,7 @@ reader is or what the rules say.
 
 from __future__ import annotations
 
+import errno
 import subprocess
 import sys
 import textwrap
@@ -172,3 +174,92 @@ def test_prompt_injected_memory_changes_neither_principal_nor_rules(secret_store
     with pytest.raises(PermissionDeniedError):
         reader.grant("agent:reader", "admin", "/")
     assert secret_store.rules() == rules_before
+
+
+async def test_mcp_never_leaks_and_audits_its_refusals(secret_store: ContextFS) -> None:
+    """The MCP server (in memory, the real client) acting as a principal with no grants."""
+    from mcp import Client
+    from mcp.shared.exceptions import MCPError
+
+    from agentfs.integrations.mcp_server import AgentFSMCPServer
+
+    before = len(denials(secret_store, NOBODY, SECRET))
+    server = AgentFSMCPServer(secret_store.as_principal(NOBODY))
+    seen: dict[str, str] = {}
+    calls = {
+        "read": {"path": SECRET}, "stat": {"path": SECRET}, "list": {"path": "/memory/private"},
+        "list_recursive": {"path": "/", "recursive": True}, "search": {"query": "vault code ZEBRA", "k": 10},
+        "grep": {"pattern": "ZEBRA", "path": "/"}, "build_context": {"task": "what is the vault code? ZEBRA"},
+        "write": {"path": SECRET, "content": "overwritten"}, "exec": {"path": "/tools/acl/read_note",
+                                                                      "args": {"path": SECRET}},
+    }
+    async with Client(server) as client:
+        for name, args in calls.items():
+            result = await client.call_tool(name.removesuffix("_recursive"), args)
+            seen[f"mcp.{name}"] = " ".join(getattr(c, "text", "") for c in result.content) + str(
+                result.structured_content)
+            if name in ("read", "stat", "write", "exec"):
+                assert result.is_error, name
+        try:
+            resource = await client.read_resource(f"agentfs://{SECRET}")
+            seen["mcp.resource"] = str(resource)
+        except MCPError as exc:
+            seen["mcp.resource"] = str(exc)
+        seen["mcp.resources"] = str(await client.list_resources())
+    leaks = {name: text[:200] for name, text in seen.items() if MARK in text}
+    assert leaks == {}
+    assert "permission_denied" in seen["mcp.read"] and "permission_denied" in seen["mcp.resource"]
+    assert secret_store.read_text(SECRET).endswith(f"{SECRET_TEXT}\n")
+    # read, stat, write, exec and the resource read each left a denial on the secret or the tool
+    assert len(denials(secret_store, NOBODY, SECRET)) >= before + 3
+    assert denials(secret_store, NOBODY, "/tools/acl/read_note")
+
+
+@pytest.mark.fuse
+def test_the_mount_never_leaks_and_audits_its_refusals(secret_store: ContextFS, tmp_path: Path) -> None:
+    """A mount acting as a principal that may read /memory/semantic only, driven by real tools."""
+    from tests.hardening.conftest import HardMount
+
+    reader = "agent:peeker"
+    as_agent(secret_store, reader, "read,list", "/memory/semantic")
+    as_agent(secret_store, reader, "read,list", "/.search")
+    mount = HardMount(secret_store.root, tmp_path / "mnt", reader).start()
+    try:
+        vault = mount / SECRET
+        seen: dict[str, str] = {}
+        for name, command in {
+            "cat": f"cat {vault}", "head": f"head -c 100 {vault}", "ls": f"ls -la {mount / 'memory/private'}",
+            "ls_recursive": f"ls -laR {mount.path}", "grep": f"grep -r ZEBRA {mount.path}",
+            "find": f"find {mount.path} -type f", "getfattr": f"getfattr -d -m - {vault}",
+            "stat": f"stat {vault}", "search_view": f"ls {mount.path}/.search/'vault code ZEBRA'",
+            "search_cat": f"cat {mount.path}/.search/'vault code ZEBRA'/* 2>&1",
+            "write": f"echo overwritten > {vault}", "append": f"echo more >> {vault}",
+            "mv": f"mv {vault} {mount / 'memory/semantic/stolen.md'}", "rm": f"rm -f {vault}",
+            "cp": f"cp {vault} {tmp_path / 'copy'}",
+        }.items():
+            done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
+            seen[f"mount.{name}"] = done.stdout + done.stderr
+            if name in ("cat", "head", "write", "append", "mv", "rm", "cp"):
+                assert done.returncode != 0, f"{command} succeeded"
+        try:  # direct system calls: the errno, and nothing read
+            with open(vault, "rb") as handle:
+                seen["mount.open"] = handle.read().decode(errors="replace")
+        except OSError as exc:
+            seen["mount.open"] = f"{exc.errno}"
+            assert exc.errno in (errno.EACCES, errno.ENOENT)
+        assert "coffee.md" in seen["mount.ls_recursive"]  # what it may read, it does see
+    finally:
+        mount.stop()
+    leaks = {name: text[:200] for name, text in seen.items() if MARK in text}
+    assert leaks == {}
+    assert not (tmp_path / "copy").exists() or MARK not in (tmp_path / "copy").read_text()
+    assert secret_store.read_text(SECRET).endswith(f"{SECRET_TEXT}\n")
+    assert not secret_store.exists("/memory/semantic/stolen.md")
+    # the kernel resolves a path folder by folder: the refusal lands on the first folder the
+    # principal may not enter, and that is where it is audited, once per refused command at least
+    above = {SECRET, "/memory/private"}
+    refused = [r for r in denials(secret_store, reader) if r.path in above]
+    refusing = [n for n in ("cat", "head", "ls", "getfattr", "stat", "write", "append", "mv", "rm", "cp", "open")
+                if "denied" in seen[f"mount.{n}"] or seen[f"mount.{n}"] == str(errno.EACCES)]
+    assert len(refusing) == 11, seen
+    assert len(refused) >= len(refusing), [(r.action, r.path) for r in denials(secret_store, reader)]
