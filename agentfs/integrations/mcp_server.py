@@ -20,10 +20,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
-from mcp.types import Resource as MCPResource
-from mcp.types import ToolAnnotations
+try:
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+    from mcp.types import Resource as MCPResource
+    from mcp.types import ToolAnnotations
+except ImportError as _exc:
+    from agentfs.integrations._requires import missing
+
+    raise missing(_exc, "mcp", what="the agentfs MCP server") from _exc
 
 import agentfs
 from agentfs.errors import AgentFSError, NotFoundError, PermissionDeniedError

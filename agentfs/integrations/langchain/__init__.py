@@ -9,6 +9,13 @@
 Every adapter acts as the principal of the ``ContextFS`` handle it is given.
 """
 
+try:
+    import langchain_core  # noqa: F401  (checked first, so a missing extra is named below)
+except ImportError as _exc:
+    from agentfs.integrations._requires import missing
+
+    raise missing(_exc, "langchain", what="agentfs.integrations.langchain") from _exc
+
 from agentfs.integrations.langchain.context import AgentFSContextRunnable
 from agentfs.integrations.langchain.retriever import AgentFSRetriever
 from agentfs.integrations.langchain.store import AgentFSByteStore
