@@ -87,6 +87,17 @@ class Entry:
         self.offset = 0
 
 
+def _foreign_xattr_errno(name: str) -> int:
+    """The answer for an extended attribute that is not agentfs' own.
+
+    Other ``user.*`` names simply are not there (ENODATA). The ``security``, ``system`` and
+    ``trusted`` namespaces (SELinux labels, POSIX ACLs, capabilities) this file system does not
+    support at all: ENOTSUP, which `ls -l` remembers for the whole mount instead of asking two
+    questions per entry (the kernel never caches xattrs: each question is a round trip here).
+    """
+    return errno.ENODATA if name.startswith("user.") else errno.ENOTSUP
+
+
 def _hidden(path: str) -> bool:
     return path.rsplit("/", 1)[-1].startswith(HIDDEN_PREFIX)
 
@@ -113,6 +124,9 @@ class Operations:
         self.kernel: Invalidator | None = None  # set in fsinit when invalidation is possible
         self._lock = threading.Lock()
         self._stats: dict[str, tuple[Attr, FileInfo, frozenset[str]]] = {}
+        # Paths the core said do not exist: a create asks right after the kernel's failed lookup
+        # (and `echo > new` would pay for that second miss on every new file). Same lifetime.
+        self._missing: set[str] = set()
         # Folder listings: the kernel never caches them (libfuse 2.9), and a folder of 10,000
         # files costs ~0.3 s to list through the core. Dropped with the stats, by change events.
         self._listings: dict[str, list[Entry]] = {}
@@ -160,8 +174,14 @@ class Operations:
         cached = self._stats.get(path)
         if cached is not None:
             return cached
+        if path in self._missing:
+            raise NotFoundError(f"{path} does not exist", path=path)
         generation = self._generation
-        info = self.fs.stat(path, permissions=False)
+        try:
+            info = self.fs.stat(path, permissions=False)
+        except NotFoundError:
+            self._remember_missing(path, generation)
+            raise
         permissions = self._permissions(info)
         if info.virtual and "exec" in permissions and self._tool_of_call(path):
             permissions |= {"write"}  # writing a tool's call file runs the tool: exec is what it takes
@@ -188,11 +208,22 @@ class Operations:
                 self._stats.clear()
             self._stats[path] = entry
 
+    def _remember_missing(self, path: str, generation: int) -> None:
+        if any(paths.is_within(path, v) for v in self._virtual):
+            return  # search results come and go with every commit
+        with self._lock:
+            if generation != self._generation:
+                return
+            if len(self._missing) >= MAX_CACHED:
+                self._missing.clear()
+            self._missing.add(path)
+
     def _forget(self, targets: Iterable[str]) -> None:
         with self._lock:
             self._generation += 1
             for path in targets:
                 self._stats.pop(path, None)
+                self._missing.discard(path)
                 self._listings.pop(path, None)
                 self._listings.pop(paths.parent(path), None)
 
@@ -215,6 +246,7 @@ class Operations:
         with self._lock:
             self._generation += 1
             self._stats.clear()
+            self._missing.clear()
             self._listings.clear()
         self._admin = self.fs.is_admin
         if self.kernel is not None:
@@ -804,7 +836,7 @@ class Operations:
     def getxattr(self, path: str, name: str, size: int) -> str | int:
         binding.pin_thread_state()
         if not name.startswith(PREFIX):
-            return -errno.ENODATA
+            return -_foreign_xattr_errno(name)
         try:
             info = self._info_with_permissions(path)
             if name.startswith(META_PREFIX) and "read" not in info.permissions:
@@ -879,7 +911,7 @@ class Operations:
                     raise
                 self._content_rewritten(path)
                 return 0
-            return -errno.EPERM if name.startswith(PREFIX) else -errno.ENODATA
+            return -errno.EPERM if name.startswith(PREFIX) else -_foreign_xattr_errno(name)
         except Exception as exc:
             return -to_errno(exc)
 
