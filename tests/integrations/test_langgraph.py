@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
-from langgraph.store.base import InvalidNamespaceError
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.tools import tool
+from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.prebuilt import InjectedStore, ToolNode
+from langgraph.store.base import BaseStore, InvalidNamespaceError
 from langgraph.store.memory import InMemoryStore
 
 import agentfs
@@ -160,3 +165,38 @@ def test_index_choice_is_kept_only_while_it_applies(seeded: ContextFS) -> None:
     store.put(("users", "ana"), "k", {"text": "c"})
     assert seeded.stat("/memory/users/ana/k.json").meta == {}
     assert store.search(("users",), query="c")[0].score is not None
+
+
+def test_a_graphs_tools_remember_through_the_injected_store(seeded: ContextFS) -> None:
+    """LangGraph hands the compiled graph's store to tools (InjectedStore): memories become files."""
+
+    @tool
+    def save_memory(fact: str, store: Annotated[BaseStore, InjectedStore()]) -> str:
+        """Remember a fact about the user."""
+        store.put(("users", "ana"), "latest", {"fact": fact})
+        return "saved"
+
+    @tool
+    def recall(store: Annotated[BaseStore, InjectedStore()]) -> str:
+        """What is remembered about the user."""
+        return "; ".join(item.value["fact"] for item in store.search(("users", "ana")))
+
+    def scripted_model(state: MessagesState) -> dict:  # stands in for a tool-calling chat model
+        name, args = ("save_memory", {"fact": "drinks oat-milk flat whites"}) if len(state["messages"]) == 1 \
+            else ("recall", {})
+        return {"messages": [AIMessage("", tool_calls=[{"name": name, "args": args, "id": f"call-{name}"}])]}
+
+    seeded.mkdir("/memory/users/ana")
+    seeded.grant("agent:assistant", "read,list,write", "/memory/users/ana")
+    store = AgentFSStore(seeded.as_principal("agent:assistant"))
+    builder = StateGraph(MessagesState)
+    builder.add_node("model", scripted_model)
+    builder.add_node("tools", ToolNode([save_memory, recall]))
+    builder.add_edge(START, "model")
+    builder.add_edge("model", "tools")
+    graph = builder.compile(store=store)
+
+    graph.invoke({"messages": [HumanMessage("I drink oat-milk flat whites.")]})
+    assert seeded.stat("/memory/users/ana/latest.json").author == "agent:assistant"
+    result = graph.invoke({"messages": [HumanMessage("hi"), AIMessage("hello"), HumanMessage("what do I drink?")]})
+    assert result["messages"][-1].content == "drinks oat-milk flat whites"
