@@ -129,7 +129,7 @@ def decode(raw: bytes, *, path: str, key: str) -> Any:
     if stripped[:1] in ("[", "{"):
         try:
             return json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested a few thousand deep
             # YAML flow style ([a, b]) is what people type for front matter lists.
             if "\n" in stripped:
                 raise ValidationError(f"{path}: value of {key!r} is neither JSON nor a YAML list/mapping",
