@@ -25,6 +25,7 @@ _EXPORTS = {
     "ToolError": "agentfs.runtime.sources",
     "ToolSpec": "agentfs.runtime.tooldefs",
     "find_tools": "agentfs.runtime.tooldefs",
+    "langchain_tools": "agentfs.runtime.as_langchain",
     "add_mcp": "agentfs.runtime.toolsets",
     "add_python": "agentfs.runtime.toolsets",
     "add_command": "agentfs.runtime.toolsets",

@@ -227,3 +227,27 @@ def test_a_module_that_is_not_installed_is_imported_from_the_folder_it_was_added
     # a dependency missing inside the tool's module is the tool's error, named as it is
     with pytest.raises(NotFoundError, match="no_such_dependency_xyz"):
         toolsets.add_python(store, [f"{name}.broken:x"], cwd=str(project))
+
+
+def test_tools_as_langchain_tools_run_through_exec(demo: ContextFS) -> None:
+    from langchain_core.messages import ToolMessage
+
+    from agentfs.runtime import langchain_tools
+
+    agent = as_agent(demo, "agent:lc", "read,list", "/tools/demo")
+    demo.grant("agent:lc", "exec", "/tools/demo/weather")
+    tools = {t.name: t for t in langchain_tools(agent, ["/tools/demo/weather", "/tools/demo/shout"], session="lc")}
+    assert sorted(tools) == ["demo__shout", "demo__weather"]
+    weather = tools["demo__weather"]
+    assert weather.description == "Weather forecast for a city."
+    assert weather.tool_call_schema["required"] == ["city"]
+    assert weather.invoke({"city": "Lisbon"}) == {"city": "Lisbon", "days": 1, "sky": "sunny"}
+    # as a model's tool call: a refusal or a bad argument is the tool's answer, not an exception
+    denied = tools["demo__shout"].invoke({"name": "demo__shout", "args": {"text": "hi"}, "id": "c1",
+                                          "type": "tool_call"})
+    assert isinstance(denied, ToolMessage) and "agent:lc may not exec /tools/demo/shout" in denied.content
+    bad = weather.invoke({"name": "demo__weather", "args": {"city": 3}, "id": "c2", "type": "tool_call"})
+    assert "argument city" in bad.content
+    [entry] = HistoryLog(demo, "lc").entries()
+    assert entry["principal"] == "agent:lc" and entry["tool"] == "/tools/demo/weather"
+    assert len(denials(demo, "agent:lc", "/tools/demo/shout")) == 1
