@@ -1,14 +1,19 @@
-"""Soak: several principals read and write one store at once through the API, for N seconds.
+"""Soak: several principals read and write one store at once through the API, the mount and the CLI.
 
-    python benchmarks/soak.py                 # 60 s: 4 principals in threads + 1 in a second process
+    python benchmarks/soak.py                 # 60 s: API (threads + a second process), mount, CLI
     python benchmarks/soak.py --seconds 600   # full length
     python benchmarks/soak.py --smoke --json  # 3 s, one JSON object
+    python benchmarks/soak.py --no-mount      # where FUSE is not available
 
-Each worker opens its own handle as its principal and mixes reads (70%), writes (25%, to its own
-files and to one shared file) and listings (5%). Every write that returned is an acknowledged
-version; at the end the store is reopened and every acknowledged version is read back and compared
-by SHA-256 (``lost_updates`` must be 0) and ``verify()`` must be ok. The baseline is the same mix by
-one principal alone for the same time; the ratio is concurrent ops/s over it.
+Each API worker opens its own handle as its principal; the mount worker acts through ``agentfs
+mount`` (open/write/close, read, listdir) as its own principal; the CLI worker runs ``agentfs write``
+and ``agentfs cat`` processes. All mix reads (70%), writes (25%, to their own files and to one
+shared file) and listings (5%). Every write that returned is acknowledged (a version number from
+the API and the CLI; for the mount, the content's SHA-256 once ``close`` returned); at the end the
+store is reopened, every acknowledged version is read back and compared by SHA-256
+(``lost_updates`` must be 0), ``verify()`` must be ok, and every worker must have finished in time
+(``deadlocks`` must be 0). The baseline is the same mix by one API principal alone for the same time;
+the ratio is concurrent ops/s over it. Latency percentiles are reported per front-end.
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ import argparse
 import hashlib
 import json
 import multiprocessing
+import os
 import random
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -73,16 +81,95 @@ def worker(root: str, principal: str, seconds: float, seed: int) -> dict[str, An
     return {"lat": lat, "acks": acks, "errors": errors}
 
 
+def mount_worker(mountpoint: str, principal: str, seconds: float, seed: int) -> dict[str, Any]:
+    """The same mix through a mount: open/write/close, read, listdir (acks carry no version)."""
+    rng = random.Random(seed)
+    name = principal.split(":")[1]
+    own = [f"/memory/semantic/{name}-{i}.md" for i in range(8)]
+    lat: dict[str, list[float]] = {"read": [], "write": [], "ls": []}
+    acks: list[tuple[str, int | None, str]] = []
+    errors = 0
+    end = time.perf_counter() + seconds
+    step = 0
+    while time.perf_counter() < end:
+        step += 1
+        roll = rng.random()
+        start = time.perf_counter()
+        try:
+            if roll < 0.25:
+                path = SHARED if rng.random() < 0.2 else rng.choice(own)
+                body = f"---\ntags: [soak]\n---\n{principal} step {step} {'m' * rng.randrange(1500)}\n".encode()
+                with open(mountpoint + path, "wb") as handle:
+                    handle.write(body)
+                acks.append((path, None, hashlib.sha256(body).hexdigest()))
+                op = "write"
+            elif roll < 0.95:
+                with open(mountpoint + rng.choice([*own, SHARED]), "rb") as handle:
+                    handle.read()
+                op = "read"
+            else:
+                os.listdir(mountpoint + "/memory/semantic")
+                op = "ls"
+        except OSError:  # a read of a file not written yet: counted, not timed
+            errors += 1
+            continue
+        lat[op].append(time.perf_counter() - start)
+    return {"lat": lat, "acks": acks, "errors": errors}
+
+
+CLI = [sys.executable, "-c", "from agentfs.cli.app import main; main()"]
+
+
+def cli_worker(root: str, principal: str, seconds: float, seed: int) -> dict[str, Any]:
+    """The same mix as ``agentfs`` commands, one process each (their start-up is part of the latency)."""
+    rng = random.Random(seed)
+    name = principal.split(":")[1]
+    own = [f"/memory/semantic/{name}-{i}.md" for i in range(4)]
+    lat: dict[str, list[float]] = {"read": [], "write": [], "ls": []}
+    acks: list[tuple[str, int | None, str]] = []
+    errors = 0
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    end = time.perf_counter() + seconds
+    step = 0
+    while time.perf_counter() < end:
+        step += 1
+        roll = rng.random()
+        start = time.perf_counter()
+        if roll < 0.25 or step == 1:  # a write first: a process per op makes few ops in a short run
+            path = SHARED if rng.random() < 0.2 else rng.choice(own)
+            body = f"---\ntags: [soak]\n---\n{principal} step {step} {'c' * rng.randrange(1500)}\n"
+            argv, op = ["write", root, path, "--json", "--as", principal], "write"
+        elif roll < 0.95:
+            body, argv, op = None, ["cat", root, rng.choice([*own, SHARED]), "--as", principal], "read"
+        else:
+            body, argv, op = None, ["ls", root, "/memory/semantic", "--as", principal], "ls"
+        done = subprocess.run([*CLI, *argv], input=body, capture_output=True, text=True, env=env, timeout=120)
+        if done.returncode != 0:
+            errors += 1
+            continue
+        lat[op].append(time.perf_counter() - start)
+        if body is not None:
+            acks.append((path, int(json.loads(done.stdout)["version"]), hashlib.sha256(body.encode()).hexdigest()))
+    return {"lat": lat, "acks": acks, "errors": errors}
+
+
 def _process_entry(args: tuple[str, str, float, int]) -> dict[str, Any]:
     return worker(*args)
 
 
-def run(root: str, principals: list[str], seconds: float, with_process: bool) -> dict[str, Any]:
-    """Threads for all principals but the last, which runs in a second process when asked."""
-    results: list[dict[str, Any]] = []
+def run(root: str, principals: list[str], seconds: float, with_process: bool, *, mountpoint: str | None = None,
+        mount_principal: str | None = None, cli_principal: str | None = None) -> dict[str, Any]:
+    """Threads for all principals but the last, which runs in a second process when asked; plus a
+    mount worker and a CLI worker when given their principals. Results are kept per front-end."""
+    results: list[tuple[str, dict[str, Any]]] = []
     in_threads = principals[:-1] if with_process else principals
-    threads = [threading.Thread(target=lambda p=p, i=i: results.append(worker(root, p, seconds, i)))
-               for i, p in enumerate(in_threads)]
+    jobs: list[tuple[str, Any]] = [("api", lambda p=p, i=i: worker(root, p, seconds, i))
+                                   for i, p in enumerate(in_threads)]
+    if mountpoint is not None and mount_principal is not None:
+        jobs.append(("mount", lambda: mount_worker(mountpoint, mount_principal, seconds, 77)))
+    if cli_principal is not None:
+        jobs.append(("cli", lambda: cli_worker(root, cli_principal, seconds, 88)))
+    threads = [threading.Thread(target=lambda k=k, j=j: results.append((k, j())), daemon=True) for k, j in jobs]
     start = time.perf_counter()
     pool = None
     pending = None
@@ -91,20 +178,27 @@ def run(root: str, principals: list[str], seconds: float, with_process: bool) ->
         pending = pool.apply_async(_process_entry, ((root, principals[-1], seconds, 99),))
     for t in threads:
         t.start()
+    deadline = time.monotonic() + seconds + 120  # a worker still busy by then is stuck: a deadlock
     for t in threads:
-        t.join()
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    deadlocks = sum(t.is_alive() for t in threads)
     if pool is not None and pending is not None:
-        results.append(pending.get(timeout=seconds + 120))
-        pool.close()
+        try:
+            results.append(("api", pending.get(timeout=max(1.0, deadline - time.monotonic()))))
+        except multiprocessing.TimeoutError:
+            deadlocks += 1
+        pool.terminate()
         pool.join()
     elapsed = time.perf_counter() - start
-    lat: dict[str, list[float]] = {"read": [], "write": [], "ls": []}
-    acks: list[tuple[str, int, str]] = []
-    for r in results:
+    out: dict[str, Any] = {"acks": [], "errors": 0, "seconds": elapsed, "deadlocks": deadlocks, "by": {}}
+    for kind, r in results:
+        lat = out["by"].setdefault(kind, {"read": [], "write": [], "ls": []})
         for op, values in r["lat"].items():
             lat[op].extend(values)
-        acks.extend(r["acks"])
-    return {"lat": lat, "acks": acks, "errors": sum(r["errors"] for r in results), "seconds": elapsed}
+        out["acks"].extend(r["acks"])
+        out["errors"] += r["errors"]
+    out["lat"] = {op: [v for lat in out["by"].values() for v in lat[op]] for op in ("read", "write", "ls")}
+    return out
 
 
 def pct(values: list[float], q: float) -> float:
@@ -114,14 +208,18 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def lost_updates(root: str, acks: list[tuple[str, int, str]]) -> int:
-    """Acknowledged versions that are missing or hold other bytes (must be 0)."""
+def lost_updates(root: str, acks: list[tuple[str, int | None, str]]) -> int:
+    """Acknowledged versions that are missing or hold other bytes (must be 0). A mount's ack has no
+    version number: some version of its path must hold exactly those bytes."""
     fs = agentfs.open(root, principal=ADMIN)
     lost = 0
     try:
         for path, version, digest in acks:
             try:
-                if hashlib.sha256(fs.read(path, version=version)).hexdigest() != digest:
+                if version is None:
+                    if not any(v.hash == digest for v in fs.log(path)):
+                        lost += 1
+                elif hashlib.sha256(fs.read(path, version=version)).hexdigest() != digest:
                     lost += 1
             except AgentFSError:
                 lost += 1
@@ -138,42 +236,97 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
            "p99_ms": round(pct(every, 0.99), 2), "writes": len(result["acks"])}
     for op in ("read", "write"):
         out[f"{op}_p95_ms"] = round(pct(result["lat"][op], 0.95), 2)
+    out["by_front_end"] = {}
+    for kind, lat in sorted(result.get("by", {}).items()):
+        values = [v for vs in lat.values() for v in vs]
+        out["by_front_end"][kind] = {"ops": len(values), "p50_ms": round(pct(values, 0.50), 2),
+                                     "p95_ms": round(pct(values, 0.95), 2), "write_p95_ms": round(
+                                         pct(lat["write"], 0.95), 2)}
     return out
+
+
+def fuse_available() -> bool:
+    if not os.path.exists("/dev/fuse") or not (shutil.which("fusermount") or shutil.which("fusermount3")):
+        return False
+    try:
+        import fuse  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def mount(root: str, mountpoint: str, principal: str, env: dict[str, str]) -> None:
+    os.makedirs(mountpoint, exist_ok=True)
+    done = subprocess.run([*CLI, "mount", root, mountpoint, "--as", principal, "--json"], capture_output=True,
+                          text=True, env=env, timeout=120)
+    if done.returncode != 0:
+        raise SystemExit(f"soak: cannot mount ({done.stderr.strip()}); run with --no-mount")
+
+
+def unmount(mountpoint: str, env: dict[str, str]) -> None:
+    done = subprocess.run([*CLI, "unmount", mountpoint], capture_output=True, text=True, env=env, timeout=120)
+    if done.returncode != 0 and os.path.ismount(mountpoint):
+        subprocess.run([shutil.which("fusermount3") or "fusermount", "-uz", mountpoint], check=False)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--principals", type=int, default=5, help="workers; the last runs in a second process")
+    parser.add_argument("--principals", type=int, default=5,
+                        help="API workers; the last runs in a second process")
+    parser.add_argument("--no-mount", action="store_true", help="leave the mount out (no FUSE here)")
+    parser.add_argument("--no-cli", action="store_true", help="leave the CLI worker out")
     parser.add_argument("--smoke", action="store_true", help="3 s runs")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     seconds = 3.0 if args.smoke else args.seconds
     principals = [f"agent:soak{i}" for i in range(max(2, args.principals))]
+    use_mount = not args.no_mount and fuse_available()
+    mount_principal = "agent:soakmount" if use_mount else None
+    cli_principal = None if args.no_cli else "agent:soakcli"
     with tempfile.TemporaryDirectory(prefix="agentfs-soak-") as tmp:
         root = str(Path(tmp) / "ctx")
+        mountpoint = str(Path(tmp) / "mnt")
+        env = {**os.environ, "AGENTFS_RUNTIME_DIR": str(Path(tmp) / "run"), "PYTHONPATH": str(REPO)}
         fs = agentfs.init(root, admin=ADMIN)
-        for p in principals:
-            fs.grant(p, "read,write,list", "/memory/semantic")
+        for p in [*principals, mount_principal, cli_principal]:
+            if p is not None:
+                fs.grant(p, "read,write,list", "/memory/semantic")
         fs.write(SHARED, "shared\n")
         fs.close()
         base = run(root, principals[:1], seconds, with_process=False)
-        soak = run(root, principals, seconds, with_process=True)
+        if use_mount:
+            mount(root, mountpoint, mount_principal, env)  # type: ignore[arg-type]
+        try:
+            soak = run(root, principals, seconds, with_process=True, mountpoint=mountpoint if use_mount else None,
+                       mount_principal=mount_principal, cli_principal=cli_principal)
+        finally:
+            if use_mount:
+                unmount(mountpoint, env)
         lost = lost_updates(root, base["acks"] + soak["acks"])
-    report = {"seconds": seconds, "principals": len(principals), "baseline": summary(base),
-              "soak": summary(soak), "lost_updates": lost, "read_errors": base["errors"] + soak["errors"]}
+    front_ends = [f"api: {len(principals) - 1} threads + 1 process"]
+    front_ends += ["mount: 1"] if use_mount else []
+    front_ends += ["cli: 1"] if cli_principal else []
+    report = {"seconds": seconds, "principals": len(principals) + bool(use_mount) + bool(cli_principal),
+              "front_ends": front_ends, "baseline": summary(base), "soak": summary(soak), "lost_updates": lost,
+              "deadlocks": base["deadlocks"] + soak["deadlocks"], "read_errors": base["errors"] + soak["errors"],
+              "acknowledged_writes": len(base["acks"]) + len(soak["acks"])}
     report["ratio_ops_per_s"] = round(report["soak"]["ops_per_s"] / max(report["baseline"]["ops_per_s"], 1e-9), 2)
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"soak: {len(principals)} principals ({len(principals) - 1} threads + 1 process), {seconds:g} s each run")
+        print(f"soak: {report['principals']} principals ({', '.join(front_ends)}), {seconds:g} s each run")
         print(f"{'run':<10}{'ops':>8}{'ops/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'writes':>8}")
         for name in ("baseline", "soak"):
             s = report[name]
             print(f"{name:<10}{s['ops']:>8}{s['ops_per_s']:>10}{s['p50_ms']:>9}{s['p95_ms']:>9}{s['p99_ms']:>9}"
                   f"{s['writes']:>8}")
-        print(f"ratio (soak/baseline ops/s): {report['ratio_ops_per_s']}x   lost updates: {lost}")
-    sys.exit(1 if lost else 0)
+        for kind, s in report["soak"]["by_front_end"].items():
+            print(f"  {kind:<8}{s['ops']:>8}{'':>10}{s['p50_ms']:>9}{s['p95_ms']:>9}{'':>9}"
+                  f"   write p95 {s['write_p95_ms']} ms")
+        print(f"ratio (soak/baseline ops/s): {report['ratio_ops_per_s']}x   lost updates: {lost}   "
+              f"deadlocks: {report['deadlocks']}   acknowledged writes checked: {report['acknowledged_writes']}")
+    sys.exit(1 if lost or report["deadlocks"] else 0)
 
 
 if __name__ == "__main__":
