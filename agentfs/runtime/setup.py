@@ -4,8 +4,10 @@ Run by ``agentfs run`` as the person starting the agent. An administrator gets t
 and toolsets set up (each one audited as theirs); anyone else gets an error that lists what an
 administrator must grant, so an agent never runs with more or less than its definition says.
 Anyone else only starts the agent over what an administrator installed (installing is skipped).
-An MCP toolset that already exists is left alone: that is how a user points the same definition at
-another server (e.g. GitHub's own) by adding the toolset first.
+An MCP toolset that already exists keeps its server: that is how a user points the same definition
+at another server (e.g. GitHub's own) by adding the toolset first. Its tools are listed again from
+that server, live, each time an administrator starts the agent (a server that cannot be reached
+leaves the files as they were, with a note).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agentfs import paths
-from agentfs.errors import PermissionDeniedError
+from agentfs.errors import AgentFSError, PermissionDeniedError
 from agentfs.runtime import skills as skills_module
 from agentfs.runtime import toolsets
 from agentfs.runtime.agents import AgentSpec
@@ -56,6 +58,16 @@ def prepare(fs: ContextFS, spec: AgentSpec) -> list[str]:
         base = toolsets.toolset_path(name)
         if source.mcp is not None:
             if fs.exists(paths.join(base, TOOLSET)):
+                # Someone mounted this toolset already (maybe from another server): keep its server,
+                # list its tools again, live, so the agent starts with what the server offers now.
+                try:
+                    report = toolsets.refresh(fs, name)
+                except AgentFSError as exc:
+                    notes.append(f"kept {base} as it was: listing its server failed: {exc.message}")
+                    continue
+                if report.added or report.updated or report.removed:
+                    notes.append(f"refreshed toolset {base} from its server: {len(report.added)} added, "
+                                 f"{len(report.updated)} updated, {len(report.removed)} removed")
                 continue
             mcp = source.mcp
             command = list(mcp.command or [])

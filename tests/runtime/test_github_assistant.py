@@ -3,6 +3,9 @@ server from a JSON fixture; the same definition runs against another server the 
 
 from __future__ import annotations
 
+import json
+import sys
+
 import pytest
 
 from agentfs.fs import ContextFS
@@ -75,7 +78,22 @@ def test_the_same_definition_against_a_server_the_user_points_at(store: ContextF
                                                                   http_server: str) -> None:
     # The user mounts another server first (here: over HTTP); the agent leaves it alone and uses it.
     toolsets.add_mcp(store, "github", url=http_server)
+    store.rm("/tools/github/list_issues", recursive=True)  # a listing gone stale
     agent = Agent(store, spec, session="remote")
     assert not any("/tools/github" in n and "installed" in n for n in agent.notes)
+    # its tools are listed again from that server, live, when the agent starts
+    assert "refreshed toolset /tools/github from its server: 1 added, 0 updated, 0 removed" in agent.notes
+    assert store.exists("/tools/github/list_issues/entry.json")
+    assert json.loads(store.read_text("/tools/github/toolset.json"))["url"] == http_server
     reply = agent.ask("which open issues mention FUSE?")
     assert _numbers(reply.text) == FUSE_OPEN
+
+
+def test_a_server_that_cannot_be_reached_does_not_stop_the_agent(store: ContextFS, spec) -> None:  # type: ignore[no-untyped-def]
+    broken = {"kind": "mcp", "name": "github", "transport": "stdio", "cwd": None, "env": [],
+              "command": [sys.executable, "-c", "import sys; sys.stderr.write('no network'); sys.exit(3)"]}
+    store.write("/tools/github/toolset.json", json.dumps(broken))
+    agent = Agent(store, spec, session="offline")
+    [note] = [n for n in agent.notes if n.startswith("kept /tools/github as it was")]
+    assert "listing its server failed" in note and "no network" in note
+    assert "mention" in agent.ask("hello").text  # it still answers (the script's default reply)
