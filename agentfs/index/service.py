@@ -48,10 +48,10 @@ from agentfs.governance.policy import ReadScope
 from agentfs.index.backend import VectorFilter, path_within
 from agentfs.index.chunking import CHUNKER_VERSION, DEFAULT_MAX_TOKENS
 from agentfs.index.hybrid import DEFAULT_DENSE_WEIGHT, FUSION_METHODS, Fused, SearchFilters, fuse
-from agentfs.index.lexical import to_match
+from agentfs.index.lexical import TermStats, bounded_bm25, plan_bounded, query_words, to_match
 from agentfs.index.state import IndexState
 from agentfs.index.sync import Indexer, IndexLock, Progress, SyncReport, VerifyReport, describe_identity
-from agentfs.store.records import Node
+from agentfs.store.records import NODE_COLUMNS, Node
 from agentfs.types import SearchHit
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ BACKENDS = ("chroma", "ann")
 MAX_K = 1000
 CANDIDATES = 100  # per list, before fusion (hybrid)
 CATCH_UP_EVENTS = 256
+LEXICAL_BUDGET = 20_000  # rows BM25 may score per query before the bound applies (0: never)
 CATCH_UP_WAIT = 2.0
 SNIPPET_CHARS = 300
 REBUILD_HINT = "agentfs index rebuild"
@@ -89,9 +90,10 @@ class IndexSettings:
     dense_weight: float = DEFAULT_DENSE_WEIGHT
     fusion: str = "minmax"
     catch_up_events: int = CATCH_UP_EVENTS
+    lexical_budget: int = LEXICAL_BUDGET
 
     KEYS = ("embedder", "backend", "chroma_url", "chunk_tokens", "max_chunks", "dense_weight", "fusion",
-            "catch_up_events")
+            "catch_up_events", "lexical_budget")
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> IndexSettings:
@@ -105,7 +107,7 @@ class IndexSettings:
             "backend": section.get("backend") or os.environ.get(ENV_BACKEND) or _default_backend(),
             "chroma_url": default_url(config),
         }
-        for key in ("chunk_tokens", "max_chunks", "dense_weight", "fusion", "catch_up_events"):
+        for key in ("chunk_tokens", "max_chunks", "dense_weight", "fusion", "catch_up_events", "lexical_budget"):
             if section.get(key) is not None:
                 values[key] = section[key]
         return cls(**values).validated()
@@ -121,6 +123,8 @@ class IndexSettings:
             raise ValidationError(f"max_chunks must be a positive integer, got {self.max_chunks!r}")
         if not (isinstance(self.dense_weight, int | float) and 0 <= self.dense_weight <= 1):
             raise ValidationError(f"dense_weight must be a number in [0, 1], got {self.dense_weight!r}")
+        if isinstance(self.lexical_budget, bool) or not (isinstance(self.lexical_budget, int) and self.lexical_budget >= 0):
+            raise ValidationError(f"lexical_budget must be a non-negative integer (0: no bound), got {self.lexical_budget!r}")
         return self
 
     @property
@@ -174,6 +178,7 @@ class IndexService:
         self._unsubscribe: Callable[[], None] | None = None
         self.background_error: str | None = None
         self.notice: str | None = None  # why the last search could not use the dense index
+        self._term_stats = TermStats()
 
     # --- opening --------------------------------------------------------------------------------
 
@@ -612,6 +617,11 @@ class IndexService:
         match = to_match(query)
         if not match:
             return []
+        conn = self._store.conn
+        plan = plan_bounded(conn, query_words(query), budget=self.settings.lexical_budget,
+                            stats=self._term_stats, seq=self._store.last_event_seq())
+        if plan is not None:
+            return self._lexical_bounded(conn, query, plan, depth, scope, flt, nodes)
         limit = depth
         while True:
             rows = self._store.fts_search(
@@ -627,6 +637,53 @@ class IndexService:
             if len(out) >= depth or len(rows) < limit:
                 return out[:depth]
             limit *= 4
+
+    def _lexical_bounded(self, conn: Any, query: str, plan: tuple[list[str], list[str]], depth: int,
+                         scope: ReadScope, flt: SearchFilters, nodes: dict[int, Node]) -> list[tuple[int, float]]:
+        """BM25 over the candidates of a bounded plan (see :mod:`agentfs.index.lexical`).
+
+        The candidates are ranked first and filtered by read access and the search filters in that
+        order, so the list is as full as the unbounded one; nothing unreadable is returned.
+        """
+        selective, rest = plan
+        if not selective:
+            # Every word is in half the files or more, where BM25 gives it (almost) no weight:
+            # rank only the newest matches (those with every word first) instead of the table.
+            limit = depth
+            while True:
+                rows = self._store.fts_search(
+                    to_match(query), limit=limit,
+                    include_prefixes=None if scope.everything else scope.include_prefixes,
+                    exclude_prefixes=scope.exclude_prefixes, owners=scope.owners, under=flt.path,
+                    pool=self.settings.lexical_budget, match_all=to_match(query, "AND"),
+                )
+                out: list[tuple[int, float]] = []
+                for node, score in rows:
+                    if flt.matches(node.path, self._kind_of(node.path), node.meta, node.modified_ns):
+                        nodes[node.id] = node
+                        out.append((node.id, score))
+                if len(out) >= depth or len(rows) < limit:
+                    return out[:depth]
+                limit *= 4
+        ranked = bounded_bm25(conn, selective, rest)
+        kept: list[tuple[int, float]] = []
+        batch = max(64, 2 * depth)
+        for start in range(0, len(ranked), batch):
+            window = ranked[start:start + batch]
+            marks = ",".join("?" * len(window))
+            found = {row[0]: Node.from_row(row) for row in conn.execute(
+                f"SELECT {NODE_COLUMNS} FROM nodes WHERE deleted = 0 AND id IN ({marks})", [i for i, _ in window])}
+            for node_id, score in window:
+                node = found.get(node_id)
+                if node is None or not scope.allows(node.path, node.owner):
+                    continue
+                if not flt.matches(node.path, self._kind_of(node.path), node.meta, node.modified_ns):
+                    continue
+                nodes[node_id] = node
+                kept.append((node_id, score))
+                if len(kept) >= depth:
+                    return kept
+        return kept
 
     def _dense(self, query: str, depth: int, scope: ReadScope, flt: SearchFilters, nodes: dict[int, Node],
                best_chunk: dict[int, dict[str, Any]]) -> list[tuple[int, float]]:
