@@ -5,9 +5,11 @@ ordinary governed files. Next to them the provider shows one virtual file, ``cal
 
 - reading it returns the result of the asking principal's last call made through it (empty before
   the first one); results are kept per principal, in the process that serves the mount;
-- writing JSON arguments to it *on the mount* runs the tool: the FUSE adapter hands the bytes written
-  to ``fs.service("tools").write_call(fs, path, data)`` when the file is flushed or closed, which
-  goes through ``ContextFS.exec`` (exec permission, audit, history).
+- writing JSON arguments to it *on the mount* runs the tool: opening it for writing takes ``exec``
+  on the tool; the FUSE adapter hands the bytes written to
+  ``fs.service("tools").write_call(fs, path, data)`` as soon as they form a whole JSON value (so
+  ``write(2)`` itself fails with the call's error), or at flush/close otherwise. That goes through
+  ``ContextFS.exec`` (exec permission, argument schema, audit, history); nothing is committed.
 
 Through the API and the CLI, ``call`` cannot be written (EROFS): run a tool with ``fs.exec`` or
 ``agentfs exec``.
