@@ -25,6 +25,7 @@ import io
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -269,8 +270,14 @@ class ContextFS:
         path = paths.normalize(path)
         if not self._may_see(path):
             self._require("read", path)
-        info = self._core.route(path).stat(path, self)
+        info = self._redact(self._core.route(path).stat(path, self))
         return self._with_perms(info) if permissions else info
+
+    def _redact(self, info: FileInfo) -> FileInfo:
+        """User fields (front matter) are part of a file's text: without read, list shows none."""
+        if not info.meta or self.is_admin or self.decide("read", info.path).allowed:
+            return info
+        return replace(info, meta={})
 
     def exists(self, path: str) -> bool:
         try:
@@ -287,7 +294,7 @@ class ContextFS:
         provider = self._core.route(path)
         info = provider.stat(path, self)
         if info.kind != "dir":
-            return [info]
+            return [self._redact(info)]
         entries = self._list_dir(path)
         if not recursive:
             return entries
@@ -312,7 +319,7 @@ class ContextFS:
                        for e in entries]
         if self.is_admin:
             return entries
-        return [e for e in entries if self._may_see(e.path)]
+        return [self._redact(e) for e in entries if self._may_see(e.path)]
 
     def _mount_of(self, path: str) -> str:
         spec = self._core.table.route(path)

@@ -302,3 +302,20 @@ def test_moving_a_folder_checks_every_entry_at_its_destination(store: ContextFS)
     assert store.exists("/knowledge/src/plans.md") and not store.exists("/knowledge/dst")
     mover.mv("/knowledge/src", "/knowledge/elsewhere")  # no rule in the way
     assert store.read("/knowledge/elsewhere/plans.md") == b"plans\n"
+
+
+def test_listing_without_read_shows_no_front_matter(store: ContextFS) -> None:
+    """Front-matter fields are part of a file's text: list-only principals see the name, size and
+    version, never the fields (stat, ls, get_meta)."""
+    store.write("/memory/semantic/safe.md", "---\ntags: [code-1234]\ndescription: the safe code\n---\nsecret\n")
+    store.grant("agent:lister", "list", "/memory")
+    store.grant("agent:reader", "read,list", "/memory")
+    lister, reader = store.as_principal("agent:lister"), store.as_principal("agent:reader")
+    listed = {e.path: e for e in lister.ls("/memory/semantic")}["/memory/semantic/safe.md"]
+    assert listed.meta == {} and listed.size > 0 and listed.version == 1
+    assert lister.stat("/memory/semantic/safe.md").meta == {}
+    assert lister.ls("/memory/semantic/safe.md")[0].meta == {}
+    with pytest.raises(PermissionDeniedError):
+        lister.get_meta("/memory/semantic/safe.md")
+    assert reader.stat("/memory/semantic/safe.md").meta["tags"] == ["code-1234"]
+    assert {e.path: e for e in reader.ls("/memory/semantic")}["/memory/semantic/safe.md"].meta["description"]
