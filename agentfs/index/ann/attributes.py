@@ -17,6 +17,7 @@ re-checks the final hits with :meth:`VectorFilter.matches`, so a filter never le
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,8 +28,11 @@ import numpy as np
 from agentfs.index.backend import VectorFilter
 
 MISSING = -1
+# Paths whose hashes an encoder remembers (the chunks of one file arrive together).
+_PATH_MEMO = 1 << 16
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def string_hash(text: str) -> int:
     """A stable, non-zero 64-bit hash (0 marks "no prefix at this level")."""
     value = int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
@@ -119,6 +123,7 @@ class AttributeEncoder:
         self.kinds: list[str] = list(kinds)
         self._owner_ids = {name: i for i, name in enumerate(self.owners)}
         self._kind_ids = {name: i for i, name in enumerate(self.kinds)}
+        self._paths: dict[str, tuple[int, list[int]]] = {}
         self._path_hash: list[int] = []
         self._prefixes: list[list[int]] = []
         self._owner: list[int] = []
@@ -127,7 +132,13 @@ class AttributeEncoder:
     def encode(self, meta: dict[str, Any]) -> tuple[int, list[int], int, int]:
         """The attribute tuple of one vector, interning its owner and kind."""
         path = str(meta.get("path", ""))
-        return string_hash(path), prefix_hashes(path), self.owner_id(meta.get("owner")), self.kind_id(meta.get("kind"))
+        hashed = self._paths.get(path)
+        if hashed is None:
+            # The chunks of one file share its path: hash each path once per encoder.
+            if len(self._paths) >= _PATH_MEMO:
+                self._paths.clear()
+            hashed = self._paths[path] = (string_hash(path), prefix_hashes(path))
+        return hashed[0], hashed[1], self.owner_id(meta.get("owner")), self.kind_id(meta.get("kind"))
 
     def owner_id(self, value: Any) -> int:
         """The table index of an owner, adding it when new (-1 for a non-string)."""

@@ -53,18 +53,32 @@ def spherical_kmeans(
     for _ in range(iterations):
         labels = assign_nearest(train, centroids)
         counts = np.bincount(labels, minlength=n_clusters)
-        # Sums per cluster by sorting once and reducing contiguous runs: np.add.at is ~50x slower.
-        order = np.argsort(labels, kind="stable")
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         filled = counts > 0
-        sums = np.zeros_like(centroids)
-        sums[filled] = np.add.reduceat(train[order], starts[filled], axis=0)
+        sums = cluster_sums(train, labels, n_clusters)
         # An empty cluster restarts on a random training row rather than staying dead.
         empty = np.flatnonzero(~filled)
         if len(empty):
             sums[empty] = train[rng.choice(len(train), len(empty), replace=False)]
         centroids = normalize_rows(sums)
     return centroids
+
+
+def cluster_sums(rows: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Sum of the rows of each cluster, as ``(n_clusters, d)`` float32.
+
+    A one-hot matrix product per chunk of rows: it costs as many flops as one assignment pass and
+    runs in BLAS. ``np.add.at`` is ~50x slower, and ``np.add.reduceat`` along axis 0 walks the
+    rows column by column (~3 ms for a thousand 384-d rows).
+    """
+    sums = np.zeros((n_clusters, rows.shape[1]), dtype=np.float32)
+    # Chunks keep the one-hot matrix near 32 MiB whatever the number of clusters.
+    chunk = max(256, (8 << 20) // max(1, n_clusters))
+    for start in range(0, len(rows), chunk):
+        block = labels[start : start + chunk]
+        one_hot = np.zeros((n_clusters, len(block)), dtype=np.float32)
+        one_hot[block, np.arange(len(block))] = 1.0
+        sums += one_hot @ rows[start : start + chunk]
+    return sums
 
 
 @dataclass

@@ -122,9 +122,10 @@ def ivf_search(
         keep = allowed[rows]
         rows, scores = rows[keep], scores[keep]
     rows, scores = _best(rows, scores, max(candidates, rerank, k))
-    # Replicated entries can bring one row twice.
-    rows, first = np.unique(rows, return_index=True)
-    scores = scores[first]
+    if segment.replicated:
+        # Replicated entries can bring one row twice.
+        rows, first = np.unique(rows, return_index=True)
+        scores = scores[first]
     if segment.refine_dims:
         codes = segment.refine[rows]
         if "refine" not in segment.cached:

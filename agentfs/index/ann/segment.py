@@ -142,6 +142,9 @@ class Segment:
         self.basis, self.code_scale = np.ascontiguousarray(basis[:, :k]), scale[:k]
         self.refine_basis, self.refine_scale = np.ascontiguousarray(basis[:, k:]), scale[k:]
         self.list_pages = -(-self.list_sizes * self.entry_bytes // PAGE)
+        # Boundary replication stores some rows in several lists; without it a scan never meets
+        # a row twice and the de-duplication step is skipped.
+        self.replicated = int(self.list_sizes.sum()) > self.rows
         # One opaque item per entry: numpy gathers 1-D fixed-size items ~3x faster than 2-D rows.
         self.entry_items = self.entries.view(f"V{self.entry_bytes}").reshape(len(self.entries))
         # What a scan reads: the mapped file (page-aligned lists) or, once cached, a compact copy.
