@@ -83,11 +83,12 @@ def _check_events(raw: str, path: str, first_line: int) -> None:
     depth = 0
     for event in yaml.parse(raw, Loader=_FastLoader):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise _AliasError(None, None, "anchors and aliases are not allowed in front matter", event.start_mark)
+            raise _AliasError(None, None, "anchors and aliases are not allowed in front matter",
+                              event.start_mark)  # type: ignore[arg-type]  # libyaml's Mark is duck-typed
         if isinstance(event, _OPEN):
             depth += 1
             if depth > MAX_DEPTH:
-                line = event.start_mark.line + first_line
+                line = (event.start_mark.line if event.start_mark is not None else 0) + first_line
                 raise ValidationError(
                     f"{path}: line {line}: front matter nested deeper than {MAX_DEPTH} levels",
                     path=path,
