@@ -188,6 +188,17 @@ class AgentSpec(_Strict):
         return path if path.is_absolute() else (self.base_dir / path).resolve()
 
 
+def agent_json_schema() -> dict[str, Any]:
+    """The JSON Schema of an agent definition (``agents/agent.schema.json`` is this, for editors).
+
+    The schema checks the shape; :func:`parse_agent` checks the rest too (principal syntax, action
+    names, the context policy) and names the line of a mistake.
+    """
+    schema = AgentSpec.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "agentfs agent definition",
+            **{k: v for k, v in schema.items() if k != "title"}}
+
+
 def _line_of(text: str, key: str) -> int | None:
     match = re.search(rf"^\s*-?\s*{re.escape(key)}\s*:", text, re.MULTILINE)
     return text.count("\n", 0, match.start()) + 1 if match else None

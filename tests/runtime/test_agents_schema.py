@@ -77,3 +77,19 @@ def test_vars_fill_the_instructions_and_policy() -> None:
     assert spec.rendered_instructions() == "Work on o/r and {unknown}."
     assert spec.policy() == {"pins": [], "instructions": "Work on o/r and {unknown}.", "budget": 4000}
     assert spec.allows_tool("/tools/x/y") is False
+
+
+def test_the_json_schema_for_editors_is_current_and_accepts_every_definition() -> None:
+    import json
+
+    import jsonschema
+
+    from agentfs.runtime.agents import agent_json_schema
+
+    schema = json.loads((AGENTS / "agent.schema.json").read_text())
+    assert schema == agent_json_schema(), "regenerate agents/agent.schema.json from agent_json_schema()"
+    for path in DEFINITIONS:
+        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+        assert path.read_text().startswith("# yaml-language-server: $schema=agent.schema.json\n")
+    with pytest.raises(jsonschema.ValidationError, match="'colour' was unexpected"):
+        jsonschema.validate({**MINIMAL, "colour": "blue"}, schema)
