@@ -1,6 +1,11 @@
 """Fixtures of the index tests: stores indexed with the fast hash embedder, a real Chroma server.
 
 The hash embedder is a keyword matcher; tests that need meaning (paraphrases) use MiniLM.
+
+Every test taking ``fs`` runs twice: on embedded Chroma and on a real Chroma server
+(``chroma run`` on loopback, started here, or ``$CHROMA_SERVER_URL``). Without the ``chroma``
+command the server half skips, unless ``CI=true`` or ``AGENTFS_REQUIRE_CHROMA_SERVER=1``: then it
+fails, so CI can never be green without having run the server suite.
 """
 
 from __future__ import annotations
@@ -19,13 +24,20 @@ import pytest
 from agentfs.fs import ContextFS
 
 ENV_SERVER = "CHROMA_SERVER_URL"
+ENV_REQUIRE = "AGENTFS_REQUIRE_CHROMA_SERVER"
 SERVER_START_TIMEOUT = 90.0
 
 
-@pytest.fixture
-def fs(store: ContextFS) -> ContextFS:
-    """An admin handle on a fresh store whose index uses the hash embedder (embedded Chroma)."""
-    store.service("search").configure(store, embedder="hash")
+def _server_required() -> bool:
+    return os.environ.get("CI", "").lower() == "true" or os.environ.get(ENV_REQUIRE) == "1"
+
+
+@pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.chroma_server)])
+def fs(request: pytest.FixtureRequest, store: ContextFS) -> ContextFS:
+    """An admin handle on a fresh store whose index uses the hash embedder, on embedded Chroma
+    or on the Chroma server (one collection per store: ``agentfs-<store id>``)."""
+    url = request.getfixturevalue("chroma_server_url") if request.param == "server" else None
+    store.service("search").configure(store, embedder="hash", chroma_url=url)
     return store
 
 
@@ -59,14 +71,19 @@ def chroma_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         return
     exe = shutil.which("chroma")
     if exe is None:
-        pytest.skip(f"no Chroma server: set {ENV_SERVER} or install the chroma CLI (pip install chromadb)")
+        reason = f"no Chroma server: set {ENV_SERVER} or install the chroma CLI (pip install chromadb)"
+        if _server_required():
+            pytest.fail(f"the Chroma server suite must run here (CI / {ENV_REQUIRE}): {reason}")
+        pytest.skip(reason)
     folder: Path = tmp_path_factory.mktemp("chroma-server")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(folder / "server.log", "wb")  # noqa: SIM115 - closed in finally
+    # Loopback only, telemetry off: the suite never needs the network.
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
     process = subprocess.Popen(
         [exe, "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
     )
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT

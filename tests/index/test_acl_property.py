@@ -36,11 +36,13 @@ RULE_PATHS = ["/", "/memory", "/memory/semantic", "/memory/semanticx", "/memory/
               "/memory/semantic/f1.md", "/knowledge/a/f2.md", "/scratchpad"]
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContextFS]:
+@pytest.fixture(scope="module", params=["embedded", pytest.param("server", marks=pytest.mark.chroma_server)])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContextFS]:
+    """The same files on embedded Chroma and on a real Chroma server (see conftest)."""
+    url = request.getfixturevalue("chroma_server_url") if request.param == "server" else None
     rng = random.Random(7)
     fs = agentfs.init(tmp_path_factory.mktemp("acl") / "ctx", admin=ADMIN)
-    fs.service("search").configure(fs, embedder="hash")
+    fs.service("search").configure(fs, embedder="hash", chroma_url=url)
     fs.add_member(AGENT, GROUP)
     items = []
     for i in range(40):
