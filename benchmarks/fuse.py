@@ -15,6 +15,7 @@ Needs /dev/fuse and fuse-python (``pip install 'agentfs[fuse]'``) and bash, core
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -84,17 +85,56 @@ def backing_files(fs: agentfs.ContextFS, path: str) -> list[Path]:
     return [fs._core.store.objects.path_of(info.hash or ""), fs.root / path.lstrip("/")]
 
 
-def timed(command: str, repeat: int, before: list[str] | None = None) -> float:
-    """Median wall time of a bash command after one warm-up run (``before`` runs before each)."""
-    subprocess.run(["bash", "-c", command], check=True, stdout=subprocess.DEVNULL)
-    times = []
-    for _ in range(repeat):
-        if before:
-            subprocess.run(before, check=True)
+def timed(commands: dict[str, str], repeat: int, before: dict[str, list[str]] | None = None) -> dict[str, float]:
+    """Median wall time of each side's bash command after one untimed run per side.
+
+    The sides take turns (native, mount, native, ...) so a burst of load on this shared machine
+    falls on both. ``{run}`` in a command is replaced by the run's number (a fresh folder per run:
+    cleaning up the last run's files must not be timed); ``before`` runs before each timed run.
+    """
+    def once(side: str, run: int) -> float:
+        if before and side in before:
+            subprocess.run(before[side], check=True)
         start = time.perf_counter()
-        subprocess.run(["bash", "-c", command], check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        subprocess.run(["bash", "-c", commands[side].replace("{run}", str(run))], check=True,
+                       stdout=subprocess.DEVNULL)
+        return time.perf_counter() - start
+
+    for side in commands:
+        once(side, 0)
+    times: dict[str, list[float]] = {side: [] for side in commands}
+    for run in range(1, repeat + 1):
+        for side in commands:
+            times[side].append(once(side, run))
+    return {side: statistics.median(values) for side, values in times.items()}
+
+
+def settle(daemon_pid: int, timeout: float = 120.0) -> float:
+    """Wait until the mount's background processes (the index's sync loads its model at start)
+    stop using CPU, so they do not compete with the first workloads. Returns seconds waited."""
+    start = time.monotonic()
+
+    def cpu_ticks() -> int:
+        total = 0
+        pids = [daemon_pid]
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{daemon_pid}/task"):
+                with contextlib.suppress(OSError):
+                    pids += [int(p) for p in Path(f"/proc/{daemon_pid}/task/{task}/children").read_text().split()]
+        for pid in pids:
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime + stime
+        return total
+
+    last = cpu_ticks()
+    while time.monotonic() - start + 1.0 <= timeout:
+        time.sleep(1.0)
+        now = cpu_ticks()
+        if now - last <= 5:  # under 5% of one CPU over the last second
+            break
+        last = now
+    return time.monotonic() - start
 
 
 def workloads(small: Path, big: Path, scratch: Path, creates: int, listing: Path) -> dict[str, str]:
@@ -108,9 +148,10 @@ def workloads(small: Path, big: Path, scratch: Path, creates: int, listing: Path
         "sequential_read_big_file_cold": f"dd if={big} of=/dev/null bs=1M status=none",
         "sequential_read_big_file_warm": f"dd if={big} of=/dev/null bs=1M status=none",
         # One bash process; each `echo >` is open/write/close, so on the mount one commit each.
+        # A fresh folder per run ({run}): the files of earlier runs are removed after timing.
         "create_small_files_commit_each": (
-            f"rm -rf {scratch} && mkdir -p {scratch} && "
-            f"for i in $(seq 1 {creates}); do echo \"note $i: remember this\" > {scratch}/n$i.md; done"
+            f"mkdir -p {scratch}/r{{run}} && "
+            f"for i in $(seq 1 {creates}); do echo \"note $i: remember this\" > {scratch}/r{{run}}/n$i.md; done"
         ),
     }
 
@@ -138,7 +179,8 @@ def outside_edit_latency(store: Path, mountpoint: Path, *, repeat: int) -> dict:
             "ratio": round(latency, 3), "target": "<= 1.0 s", "met": latency <= 1.0}
 
 
-def run(files: int, big_mib: int, creates: int, repeat: int, only: set[str] | None = None) -> dict:
+def run(files: int, big_mib: int, creates: int, repeat: int, only: set[str] | None = None, *,
+        settle_timeout: float = 120.0) -> dict:
     root = Path(tempfile.mkdtemp(prefix="agentfs-bench-fuse-"))
     os.environ["AGENTFS_RUNTIME_DIR"] = str(root / "run")
     store, native, mountpoint = root / "ctx", root / "native", root / "mnt"
@@ -152,6 +194,8 @@ def run(files: int, big_mib: int, creates: int, repeat: int, only: set[str] | No
     finally:
         fs.close()
     record = lifecycle.mount(store, mountpoint, principal=agentfs.fs.default_admin())
+    settled = settle(record["pid"], settle_timeout)
+    load_before = os.getloadavg()[0]
     results = []
     try:
         sides = {
@@ -163,9 +207,8 @@ def run(files: int, big_mib: int, creates: int, repeat: int, only: set[str] | No
         for name, (comparison, bound) in TARGETS.items():
             if only and name not in only:
                 continue
-            cold = name.endswith("_cold")
-            seconds = {side: timed(commands[name], repeat, evict[side] if cold else None)
-                       for side, commands in sides.items()}
+            seconds = timed({side: commands[name] for side, commands in sides.items()}, repeat,
+                            evict if name.endswith("_cold") else None)
             if name.startswith("sequential_read"):
                 mb_s = {side: (big_mib * 1.048576) / s for side, s in seconds.items()}
                 ratio = mb_s["mount"] / mb_s["native"]
@@ -184,7 +227,9 @@ def run(files: int, big_mib: int, creates: int, repeat: int, only: set[str] | No
         shutil.rmtree(root, ignore_errors=True)
     return {
         "files": files, "big_file_mib": big_mib, "creates": creates, "repeat": repeat,
-        "daemon_pid": record["pid"], "cpus": os.cpu_count(), "load_average": round(os.getloadavg()[0], 2),
+        "daemon_pid": record["pid"], "settle_s": round(settled, 1), "cpus": os.cpu_count(),
+        "load_average_before": round(load_before, 2), "load_average": round(os.getloadavg()[0], 2),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
         "results": results,
     }
 
@@ -205,12 +250,14 @@ def main(argv: list[str] | None = None) -> int:
     unknown = only - {*TARGETS, "outside_edit_visible"}
     if unknown:
         parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
-    report = run(args.files, args.big_mib, args.creates, args.repeat, only or None)
+    report = run(args.files, args.big_mib, args.creates, args.repeat, only or None,
+                 settle_timeout=0.0 if args.smoke else 120.0)
     if args.json:
         print(json.dumps(report))
         return 0
     print(f"{args.files} files, {args.big_mib} MiB file, {args.creates} creates; median of {args.repeat} "
-          f"warm runs; {report['cpus']} CPUs, load {report['load_average']}")
+          f"warm runs; {report['cpus']} CPUs, load {report['load_average_before']} -> {report['load_average']}, "
+          f"{report['date']}")
     print(f"{'workload':34} {'native':>10} {'mount':>10} {'ratio':>7}  target")
     for row in report["results"]:
         if row["workload"] == "outside_edit_visible":

@@ -59,7 +59,7 @@ from agentfs.fuse.attrs import (
     xattr_names,
     xattr_value,
 )
-from agentfs.fuse.errors import to_errno
+from agentfs.fuse.errors import log_refusal, to_errno
 from agentfs.fuse.handles import OpenFile
 from agentfs.fuse.kernel_cache import Invalidator, KernelCache
 from agentfs.store.records import Event
@@ -252,6 +252,9 @@ class Operations:
         if self.kernel is not None:
             self.kernel.everything()
             self.kernel.paths((v, True) for v in self._virtual)
+            # Called on the watcher's thread, never inside a request: wait until the kernel has
+            # dropped the old mode bits, so a denial seen at open is also seen by the next stat.
+            self.kernel.flush()
 
     def _invalidate_kernel(self, events: Iterable[Event]) -> None:
         if self.kernel is None:
@@ -667,7 +670,7 @@ class Operations:
         return self.fs.append(path, data)
 
     def _refused(self, action: str, path: str, exc: AgentFSError) -> None:
-        log.info("refused %s of %s for %s: %s", action, path, self.fs.principal, exc.message)
+        """Audit a refused commit (the log line comes from :func:`to_errno`, or from release)."""
         if not isinstance(exc, PermissionDeniedError):  # the core already audited ACL denials
             try:
                 self.fs.audit_refusal(action, path, exc.message, {"errno": exc.errno, "error": exc.code})
@@ -703,8 +706,8 @@ class Operations:
             return 0
         try:
             self._commit(path, handle)
-        except AgentFSError:
-            pass  # already reported by flush (close returned the error); release has no caller
+        except AgentFSError as exc:
+            log_refusal(exc)  # release has no caller to return it to (flush reported it, if it ran)
         except Exception:
             log.exception("commit of %s at release failed", path)
         finally:

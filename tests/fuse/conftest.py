@@ -34,6 +34,14 @@ def cannot_mount(reason: str) -> None:
     pytest.skip(f"cannot mount: {reason}")
 
 
+def require_tool(name: str) -> str:
+    """The path of a command a test drives; like the mount itself, skipped only outside CI."""
+    found = shutil.which(name)
+    if found is None:
+        cannot_mount(f"{name} is not installed")
+    return found  # type: ignore[return-value]
+
+
 def agentfs_cli(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the `agentfs` command line in a subprocess (as a user would)."""
     result = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)

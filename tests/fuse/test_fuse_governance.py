@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from agentfs.fs import ContextFS
-from tests.fuse.conftest import Mount, make_store, sh
+from tests.fuse.conftest import Mount, make_store, sh, wait_for
 from tests.helpers import ADMIN, denials
 
 pytestmark = pytest.mark.fuse
@@ -133,3 +133,22 @@ def test_agent_search_never_shows_what_it_may_not_read(amnt: Mount) -> None:
     assert any(name.endswith("public.md") for name in results)
     assert not any("secret" in name for name in results)
     assert "secret" not in (amnt / ".search/the agent may read this/results.json").read_text()
+
+
+def test_refusals_are_logged_with_their_errno_and_rule(amnt: Mount) -> None:
+    """The mount's log says why a program saw an error: the errno, the error and the rule."""
+    from agentfs.fuse import registry
+
+    sh(f"cat {amnt.path}/memory/semantic/secret.md", check=False)
+    sh(f"echo rewritten > {amnt.path}/history/s1/log.md", check=False)
+    sh(f"printf -- '---\\ntype: nonsense\\n---\\nx\\n' > {amnt.path}/memory/episodic/typed.md", check=False)
+    log = registry.log_path(amnt.path)
+
+    def logged(*words: str) -> bool:
+        lines = log.read_text().splitlines()
+        return any(all(word in line for word in words) for line in lines)
+
+    assert wait_for(lambda: logged("refused with EACCES (permission_denied, rule #", "denied by rule", "secret.md"), timeout=5)
+    assert logged("refused with EPERM (operation_not_permitted, rule history_append_only)", "/history/s1/log.md")
+    assert logged("refused with EINVAL (validation_error, rule memory_type)", "typed.md")
+    assert not logged("refused with ENOENT")  # ordinary outcomes are not noise in the log

@@ -129,3 +129,43 @@ def test_foreground_mount_ends_cleanly_on_ctrl_c(store: Path, tmp_path: Path) ->
         if process.poll() is None:
             process.kill()
         Mount(store, target, ADMIN).stop()
+
+
+def test_allow_other_lets_other_local_users_in(store: Path) -> None:
+    """Only the mounting user reaches a mount, unless --allow-other (root may always pass it)."""
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0:  # another uid to test with needs root; CI runs as root
+        from tests.fuse.conftest import cannot_mount
+
+        cannot_mount("--allow-other is tested as root (to run a command as another user)")
+    base = Path(tempfile.mkdtemp(prefix="agentfs-allow-other-"))  # /tmp/pytest-of-root is 0700
+    base.chmod(0o755)
+    nobody = 65534
+
+    def as_nobody(*command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(list(command), capture_output=True, text=True, user=nobody, group=nobody,
+                              extra_groups=[], cwd="/", timeout=60, check=False)
+
+    try:
+        for allow_other in (False, True):
+            target = base / ("shared" if allow_other else "private")
+            target.mkdir()
+            args = ["mount", str(store), str(target), "--as", ADMIN, "--json"]
+            record = json.loads(agentfs_cli(*args, *(["--allow-other"] if allow_other else [])).stdout)
+            try:
+                assert record["allow_other"] is allow_other
+                listed = as_nobody("ls", str(target))
+                if allow_other:
+                    assert listed.returncode == 0 and "memory" in listed.stdout.split(), listed.stderr
+                    # acting as the mount's principal, whoever the local user is
+                    (target / "knowledge/by-root.txt").write_text("hello\n")
+                    assert as_nobody("cat", str(target / "knowledge/by-root.txt")).stdout == "hello\n"
+                else:
+                    assert listed.returncode != 0 and "Permission denied" in listed.stderr
+                    assert os.listdir(target)  # the mounting user still gets in
+            finally:
+                Mount(store, target, ADMIN).stop()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fuse.conftest import Mount, ns, sh
+from tests.fuse.conftest import Mount, ns, require_tool, sh
 
 pytestmark = pytest.mark.fuse
 
@@ -233,3 +233,55 @@ def test_read_only_mount_refuses_every_change(tmp_path: Path) -> None:
     finally:
         mount.stop()
         fs.close()
+
+
+def test_vim_saves_in_place_and_by_rename(mnt: Mount, api, work: Path) -> None:
+    """A real editor's save, each way vim does it: overwrite in place (backupcopy=yes), rename the
+    original to a backup and write a new file (no), or probe the folder first (auto); swap files,
+    backups and probes come and go."""
+    vim = require_tool("vim")
+    target = work / "plan.md"
+    sh(f"printf 'alpha\\nbeta\\n' > {target}")
+    previous = "beta"
+    # backupskip= : vim makes no backup of files under /tmp by default, and the test runs there.
+    for mode, word in (("yes", "gamma"), ("no", "delta"), ("auto", "epsilon")):
+        sh(f"{vim} -Nu NONE -i NONE -es -c 'set backupcopy={mode} writebackup backupskip=' "
+           f"-c 's/{previous}/{word}/' -c 'wq' {target}")
+        previous = word
+        assert target.read_text() == f"alpha\n{word}\n", mode
+        assert api.read(ns(mnt, target)) == f"alpha\n{word}\n".encode(), mode
+        assert sorted(os.listdir(work)) == ["plan.md"], mode  # no swap file or backup left over
+
+
+def test_git_works_inside_the_mount(mnt: Mount, api, work: Path) -> None:
+    """git needs rename, fsync and a refused hard link it falls back from (one path, one history)."""
+    git = require_tool("git")
+    identity = "-c user.email=agent@example.org -c user.name=agent"
+    sh(f"cd {work} && {git} init -q repo && cd repo && echo hello > a.txt && {git} add a.txt && "
+       f"{git} {identity} commit -qm one")
+    sh(f"cd {work} && {git} clone -q repo clone && cd clone && echo more >> a.txt && "
+       f"{git} {identity} commit -qam two")
+    assert sh(f"cd {work}/clone && {git} log --format=%s").stdout.split() == ["two", "one"]
+    assert sh(f"cd {work}/clone && {git} fsck --strict 2>&1 && {git} status --porcelain").stdout.strip() == ""
+    assert api.read(ns(mnt, work / "clone/a.txt")) == b"hello\nmore\n"
+
+
+def test_only_agentfs_attributes_exist(mnt: Mount, api, work: Path, tmp_path: Path) -> None:
+    """SELinux labels, POSIX ACLs and capabilities are not supported (ENOTSUP, so `ls -l` asks once
+    per mount, not twice per entry); other user attributes are simply absent (ENODATA)."""
+    import errno
+
+    target = work / "f.txt"
+    target.write_text("f\n")
+    for name, code in (("security.selinux", errno.ENOTSUP), ("system.posix_acl_access", errno.ENOTSUP),
+                       ("trusted.x", errno.ENOTSUP), ("user.other", errno.ENODATA)):
+        with pytest.raises(OSError) as info:
+            os.getxattr(target, name)
+        assert info.value.errno == code, name
+    with pytest.raises(OSError) as info:
+        os.setxattr(target, "security.selinux", b"label")
+    assert info.value.errno == errno.ENOTSUP
+    assert sh(f"ls -l {work}").stdout.splitlines()[-1].startswith("-rw-r--r-- 1 ")  # no ACL '+' mark
+    # Copying out with attributes keeps agentfs' own; tar with --xattrs ignores the rest.
+    sh(f"cp -a {target} {tmp_path}/copy.txt && tar --xattrs -C {work} -cf {tmp_path}/x.tar f.txt")
+    assert os.getxattr(tmp_path / "copy.txt", "user.agentfs.kind") == b"file"

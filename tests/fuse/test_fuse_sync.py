@@ -56,6 +56,7 @@ def test_api_writes_from_another_process_show_at_once(mnt: Mount, api: ContextFS
     api.write("/knowledge/api.txt", "version one\n")
     assert (mnt / "knowledge/api.txt").read_text() == "version one\n"  # cached: pages, name, listing
     assert "moved.txt" not in os.listdir(mnt / "knowledge")
+    assert not (mnt / "knowledge/moved.txt").exists()  # "does not exist", cached by kernel and daemon
     code = (f"import agentfs; fs = agentfs.open({str(api.root)!r}, principal='user:admin'); "
             "fs.write('/knowledge/api.txt', 'version two\\n'); fs.mv('/knowledge/api.txt', '/knowledge/moved.txt')")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
