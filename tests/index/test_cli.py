@@ -86,3 +86,21 @@ def test_mismatch_then_rebuild(ctx: str) -> None:
     assert len(done.output.strip().splitlines()) == 1
     assert cli("index", "rebuild", ctx, "--as", ADMIN).exit_code == 0
     assert cli("search", ctx, "capital", "--as", ADMIN).exit_code == 0
+
+
+def test_search_filters_on_the_command_line(ctx: str) -> None:
+    cli("write", ctx, "/memory/semantic/tagged.md", "--data", "---\ntags: [europe]\n---\nMadrid is the capital of Spain",
+        "--as", ADMIN)
+
+    def found(*options: str) -> list[str]:
+        done = cli("search", ctx, "capital", "--json", "--as", ADMIN, *options)
+        assert done.exit_code == 0, done.output
+        return sorted(h["path"] for h in json.loads(done.output))
+
+    assert found("--kind", "knowledge") == ["/knowledge/paris.md", "/knowledge/rome.md"]
+    assert found("--kind", "memory", "--mode", "lexical") == ["/memory/semantic/tagged.md"]
+    assert found("--tag", "europe") == ["/memory/semantic/tagged.md"]
+    assert len(found("--since", "1h", "--mode", "lexical")) == 3
+    assert found("--since", "2999-01-01") == []
+    done = cli("search", ctx, "capital", "--since", "yesterday-ish", "--as", ADMIN)
+    assert done.exit_code == 1 and done.output.startswith("agentfs: error: search filter since=")
