@@ -23,6 +23,7 @@ import ctypes
 import logging
 import queue
 import threading
+import unicodedata
 from collections.abc import Iterable
 
 log = logging.getLogger("agentfs.fuse")
@@ -47,6 +48,17 @@ _TABLE_ARRAY, _TABLE_USE, _TABLE_SIZE, _TABLE_SPLIT = 0, 8, 16, 24
 _NODE_NAME_NEXT, _NODE_ID_NEXT, _NODE_ID, _NODE_PARENT, _NODE_NAME = 0, 8, 16, 32, 40
 _NODE_INLINE_NAME = 120
 _NODE_TABLE_MIN_SIZE = 8192
+
+
+def _spellings(path: str) -> list[str]:
+    """The names the kernel may know a store path by: as stored (NFC) and, for a non-ASCII last
+    name, decomposed (NFD, what macOS clients and some tools send). The kernel keeps one entry per
+    spelling; the store has one file."""
+    name = path.rsplit("/", 1)[-1]
+    if name.isascii():
+        return [path]
+    decomposed = unicodedata.normalize("NFD", name)
+    return [path] if decomposed == name else [path, path[: len(path) - len(name)] + decomposed]
 
 
 def _u64(address: int) -> int:
@@ -185,18 +197,20 @@ class KernelCache:
         exist". A folder that still exists keeps its name, so a shell sitting in it keeps a valid
         working directory.
         """
-        parent, nodeid = self._resolve(path)
-        if nodeid:
-            self._lib.fuse_lowlevel_notify_inval_inode(self._channel, nodeid, 0, 0)
-        if entry and parent:
-            name = path.rsplit("/", 1)[-1].encode("utf-8")
-            self._lib.fuse_lowlevel_notify_inval_entry(self._channel, parent, name, len(name))
+        for spelling in _spellings(path):
+            parent, nodeid = self._resolve(spelling)
+            if nodeid:
+                self._lib.fuse_lowlevel_notify_inval_inode(self._channel, nodeid, 0, 0)
+            if entry and parent:
+                name = spelling.rsplit("/", 1)[-1].encode("utf-8")
+                self._lib.fuse_lowlevel_notify_inval_entry(self._channel, parent, name, len(name))
 
     def invalidate_attributes(self, path: str) -> None:
         """Drop only the cached attributes of ``path`` (its pages stay valid)."""
-        _, nodeid = self._resolve(path)
-        if nodeid:
-            self._lib.fuse_lowlevel_notify_inval_inode(self._channel, nodeid, -1, 0)
+        for spelling in _spellings(path):
+            _, nodeid = self._resolve(spelling)
+            if nodeid:
+                self._lib.fuse_lowlevel_notify_inval_inode(self._channel, nodeid, -1, 0)
 
     def invalidate_all_attributes(self) -> None:
         """Drop every cached attribute (after an ACL change: mode bits and access changed)."""

@@ -31,6 +31,7 @@ import os
 import stat
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
@@ -85,6 +86,15 @@ class Entry:
         self.ino = ino
         self.type = kind
         self.offset = 0
+
+
+def _key(path: str) -> str:
+    """A path as the caches key it: Unicode NFC, as the core names files and change events.
+
+    The kernel passes names as a program spelled them; "e\u0301" (NFD) and "\u00e9" are one file
+    in the store, and a cache keyed by the raw name would miss the events that drop it.
+    """
+    return path if path.isascii() else unicodedata.normalize("NFC", path)
 
 
 def _foreign_xattr_errno(name: str) -> int:
@@ -171,22 +181,23 @@ class Operations:
         return frozenset(self.fs.permissions(info.path))
 
     def _lookup(self, path: str) -> tuple[Attr, FileInfo, frozenset[str]]:
-        cached = self._stats.get(path)
+        key = _key(path)
+        cached = self._stats.get(key)
         if cached is not None:
             return cached
-        if path in self._missing:
+        if key in self._missing:
             raise NotFoundError(f"{path} does not exist", path=path)
         generation = self._generation
         try:
             info = self.fs.stat(path, permissions=False)
         except NotFoundError:
-            self._remember_missing(path, generation)
+            self._remember_missing(key, generation)
             raise
         permissions = self._permissions(info)
         if info.virtual and "exec" in permissions and self._tool_of_call(path):
             permissions |= {"write"}  # writing a tool's call file runs the tool: exec is what it takes
         entry = (self._attr(info, permissions), info, permissions)
-        self._remember(path, entry, generation)
+        self._remember(key, entry, generation)
         return entry
 
     def _tool_of_call(self, path: str) -> str | None:
@@ -221,7 +232,7 @@ class Operations:
     def _forget(self, targets: Iterable[str]) -> None:
         with self._lock:
             self._generation += 1
-            for path in targets:
+            for path in map(_key, targets):
                 self._stats.pop(path, None)
                 self._missing.discard(path)
                 self._listings.pop(path, None)
@@ -231,7 +242,9 @@ class Operations:
         """In-process commits: drop stale stats; tell the kernel unless a mount request made it."""
         targets = [event.path] + ([event.old_path] if event.old_path else [])
         self._forget(targets)
-        if not binding.is_worker_thread():  # the kernel saw its own requests' changes
+        # The kernel saw its own requests' changes, under the name the program used; a non-ASCII
+        # name may be cached under another spelling too (NFC and NFD are one file here).
+        if not binding.is_worker_thread() or not all(target.isascii() for target in targets):
             self._invalidate_kernel([event])
         elif self._virtual and self.kernel is not None:
             self.kernel.paths((v, True) for v in self._virtual)
@@ -271,7 +284,7 @@ class Operations:
 
     def _open_writers(self, path: str) -> list[OpenFile]:
         with self._lock:
-            return [h for h in self._files.get(path, ()) if h.writable]
+            return [h for h in self._files.get(_key(path), ()) if h.writable]
 
     def _pending(self, path: str) -> OpenFile | None:
         """An open handle that created ``path``, not committed yet (so not in the store)."""
@@ -290,10 +303,11 @@ class Operations:
 
     def _register(self, path: str, handle: OpenFile) -> OpenFile:
         with self._lock:
-            self._files.setdefault(path, []).append(handle)
+            self._files.setdefault(_key(path), []).append(handle)
         return handle
 
     def _unregister(self, path: str, handle: OpenFile) -> None:
+        path = _key(path)
         with self._lock:
             handles = self._files.get(path)
             if handles is None or handle not in handles:  # renamed meanwhile: look everywhere
@@ -306,6 +320,7 @@ class Operations:
 
     def _rekey(self, old: str, new: str) -> None:
         """Open writers follow a rename (of the file or of a folder above it)."""
+        old, new = _key(old), _key(new)
         with self._lock:
             for path in [p for p in self._files if paths.is_within(p, old)]:
                 moved = self._files.pop(path)
@@ -314,7 +329,7 @@ class Operations:
     def _preload(self, path: str) -> None:
         """Let every open handle of ``path`` open its content now, before the store forgets it."""
         with self._lock:
-            handles = list(self._files.get(path, ()))
+            handles = list(self._files.get(_key(path), ()))
         for handle in handles:
             with handle.lock:
                 handle.load(path)
@@ -322,9 +337,9 @@ class Operations:
     def _orphan(self, path: str, hidden: str) -> None:
         """Open handles of a file gone for everyone else keep what they hold; writes go nowhere."""
         with self._lock:
-            handles = self._files.pop(path, [])
+            handles = self._files.pop(_key(path), [])
             if handles:
-                self._files.setdefault(hidden, []).extend(handles)
+                self._files.setdefault(_key(hidden), []).extend(handles)
         for handle in handles:
             with handle.lock:
                 handle.orphaned = True
@@ -382,7 +397,8 @@ class Operations:
 
     def readdir(self, path: str, offset: int) -> list[Entry] | int:
         binding.pin_thread_state()
-        listing = self._listings.get(path)
+        key = _key(path)
+        listing = self._listings.get(key)
         if listing is None:
             try:
                 listing = self._list(path)
@@ -392,7 +408,7 @@ class Operations:
             return listing
         with self._lock:  # files being created here are listed though not committed yet
             pending = [(p, h) for p, hs in self._files.items() for h in hs
-                       if h.created and not h.orphaned and paths.parent(p) == path]
+                       if h.created and not h.orphaned and paths.parent(p) == key]
         if not pending:
             return listing
         names = {entry.name for entry in listing}
@@ -412,7 +428,7 @@ class Operations:
         with self._lock:
             # Search results re-rank with every commit: their folders are listed afresh each time.
             if generation == self._generation and not any(paths.is_within(path, v) for v in self._virtual):
-                self._listings[path] = listing
+                self._listings[_key(path)] = listing
         return listing
 
     def readlink(self, path: str) -> str | int:
@@ -756,7 +772,7 @@ class Operations:
             if self._lookup(path)[1].kind != "dir":
                 raise NotADirectoryError_(f"{path} is not a directory", path=path)
             with self._lock:
-                if any(paths.is_within(p, path) and p != path for p in self._files):
+                if any(paths.is_within(p, _key(path)) and p != _key(path) for p in self._files):
                     raise DirectoryNotEmptyError(f"{path} has files being written", path=path)
             self.fs.rm(path)
             return 0

@@ -177,3 +177,27 @@ def test_random_reads_writes_and_truncates_match_a_model_file(work: Path, api, m
     assert target.read_bytes() == model.read_bytes()
     assert api.read(ns(mnt, target)) == model.read_bytes()
     assert stat.S_ISREG(os.stat(target).st_mode)
+
+
+def test_a_name_spelled_nfc_or_nfd_is_one_file(work: Path, api, mnt: Mount) -> None:
+    """The store names files in NFC; a program may spell a name decomposed (NFD, as macOS does).
+    Both spellings reach the one file, and every cache follows changes made under either."""
+    from tests.fuse.conftest import wait_for
+
+    nfc, nfd = "caf\u00e9.md", "cafe\u0301.md"
+    assert not (work / nfd).exists()  # "does not exist", cached under the decomposed spelling
+    api.write(ns(mnt, work / nfc), "from the api\n")
+    assert wait_for(lambda: (work / nfd).exists(), timeout=10)
+    assert (work / nfd).read_text() == "from the api\n"
+    assert os.stat(work / nfd).st_ino == os.stat(work / nfc).st_ino == api.stat(ns(mnt, work / nfc)).ino
+    (work / nfc).write_text("rewritten as NFC\n")  # the decomposed spelling's cached pages must go
+    assert wait_for(lambda: (work / nfd).read_text() == "rewritten as NFC\n", timeout=10)
+    (work / "ne\u0301e.txt").write_text("made as NFD\n")
+    assert sorted(os.listdir(work)) == sorted([nfc, "n\u00e9e.txt"])  # listed as stored
+    assert api.read(ns(mnt, work / "n\u00e9e.txt")) == b"made as NFD\n"
+    assert os.stat(work / "ne\u0301e.txt").st_size == 12
+    os.unlink(work / "ne\u0301e.txt")
+    assert not (work / "n\u00e9e.txt").exists() and not (work / "ne\u0301e.txt").exists()
+    os.unlink(work / nfd)
+    raises_errno(errno.ENOENT, os.stat, work / nfc)
+    assert os.listdir(work) == []
