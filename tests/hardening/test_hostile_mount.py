@@ -94,10 +94,7 @@ NAME_PIECES = ["..", ".", ".agentfs", "\u202e", "e\u0301", "\u00e9", "\uff0e\uff
 # Names as bytes: any byte but "/" and NUL may reach the mount, invalid UTF-8 included.
 file_names = st.lists(st.sampled_from([p.encode() for p in NAME_PIECES] + [b"\xff", b"\xc3", b"\xed\xa0\x80"])
                       | st.binary(min_size=1, max_size=20).map(lambda b: b.replace(b"/", b"").replace(b"\0", b"")),
-                      min_size=1, max_size=3).map(b"".join).filter(bool).filter(
-    # Names that are valid UTF-8 but not NFC hit a known bug (see the xfail test below); invalid
-    # UTF-8 and NFC names are fuzzed here.
-    lambda b: not _utf8(b) or unicodedata.is_normalized("NFC", _utf8(b)))
+                      min_size=1, max_size=3).map(b"".join).filter(bool)
 
 
 def _utf8(name: bytes) -> str:
@@ -136,8 +133,6 @@ def test_fuzzed_names(mounted: tuple[HardMount, ContextFS, Path], name: bytes) -
     assert sorted(p.name for p in box.iterdir()) == before, "something appeared beside the store"
 
 
-@pytest.mark.xfail(strict=True, reason="the mount adapter caches lookups under the kernel's raw name and "
-                   "invalidates them under the NFC name: a file created as NFD then stats as ENOENT")
 def test_a_name_created_in_nfd_stays_reachable_under_that_name(mounted: tuple[HardMount, ContextFS, Path]) -> None:
     mount, fs, _ = mounted
     folder = os.fsencode(mount / "knowledge")
