@@ -8,6 +8,8 @@ the same files instead of regenerating them.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -67,9 +69,12 @@ def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int = K, chunk: int
 
 def prepare(name: str, n: int | None, n_queries: int) -> Path:
     """Write (once) and return the folder of dataset ``name`` (``real`` or ``synthetic``)."""
-    folder = CACHE / f"{name}-{n or 'all'}-{n_queries}"
-    if (folder / "done.json").is_file():
-        return folder
+    final = CACHE / f"{name}-{n or 'all'}-{n_queries}"
+    if (final / "done.json").is_file():
+        return final
+    # Written into a private folder and renamed into place, so two runs preparing the same
+    # dataset at once (a test and a docs block) never read each other's half-written files.
+    folder = final.with_name(f"{final.name}.tmp-{os.getpid()}")
     folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     if name == "real":
@@ -92,7 +97,13 @@ def prepare(name: str, n: int | None, n_queries: int) -> Path:
         "name": name, "n": len(vectors), "queries": len(queries), "dim": vectors.shape[1],
         "prepare_s": round(time.perf_counter() - started, 1),
     }))
-    return folder
+    try:
+        folder.rename(final)
+    except OSError:  # another run finished first: keep its copy
+        shutil.rmtree(folder, ignore_errors=True)
+        if not (final / "done.json").is_file():
+            raise
+    return final
 
 
 def metadata_for(i: int) -> dict:

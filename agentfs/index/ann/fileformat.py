@@ -336,6 +336,32 @@ class SectionFile:
         section = self._sections[name]
         return section["offset"], section["length"]
 
+    def read_pages(self, name: str, pages: np.ndarray, out: np.ndarray) -> None:
+        """Copy pages ``pages`` (sorted, distinct, counted from the start of section ``name``) into
+        ``out`` (a uint8 buffer of at least ``len(pages) * PAGE`` bytes) with ``pread``.
+
+        Unlike reading through the mapping, this leaves nothing mapped in the process: the pages
+        stay in the kernel's page cache only, so they never count against the resident set.
+        Consecutive pages are read with one call.
+        """
+        count = len(pages)
+        if not count:
+            return
+        offset, length = self.span(name)
+        if int(pages[-1]) * PAGE >= padded(length):
+            raise IndexError(f"page {int(pages[-1])} is outside section {name!r}")
+        # Runs of consecutive pages: where the page number jumps, a new read starts.
+        breaks = np.flatnonzero(np.diff(pages) != 1) + 1
+        starts = np.concatenate(([0], breaks)).tolist()
+        ends = np.concatenate((breaks, [count])).tolist()
+        first_pages = pages[starts].tolist()
+        buffer = memoryview(out)
+        for start, end, page in zip(starts, ends, first_pages, strict=True):
+            want = (end - start) * PAGE
+            got = os.preadv(self._fd, [buffer[start * PAGE : end * PAGE]], offset + page * PAGE)
+            if got != want:
+                raise self._error(f"section {name!r} is truncated")
+
     def release_pages(self, name: str | None = None) -> None:
         """Unmap the resident pages of one section (or of the whole file) from this process.
 

@@ -90,7 +90,8 @@ class SearchParams:
 
     Attributes:
         nprobe: Posting lists scanned per query (more: higher recall, lower speed).
-        candidates: Best entries of the scan re-scored with the refine codes.
+        candidates: Best entries of the scan re-scored with the refine codes (at least; a scan
+            of many entries re-scores a tenth of them).
         rerank: Best of those re-scored exactly with the full vectors (one page read each).
         prune: Skip probed lists whose centroid similarity is more than this below the best
             list's (query-aware pruning, SPANN); ``None`` never skips.
@@ -100,6 +101,6 @@ class SearchParams:
 
     nprobe: int = 128
     candidates: int = 200
-    rerank: int = 32
+    rerank: int = 48
     prune: float | None = None
     exact_below: int | None = None

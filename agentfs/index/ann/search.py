@@ -5,7 +5,8 @@ One query is a fixed, short sequence of numpy calls whatever the collection size
 1. **probe**: score the list centroids (in code space, in RAM), keep the ``nprobe`` best lists;
 2. **scan**: gather their entries (one fancy index) and score the int8 codes with one
    matrix-vector product per block of 2,048 entries;
-3. **refine**: re-score the ``candidates`` best with the next principal axes (int8 per row);
+3. **refine**: re-score the ``candidates`` best (at least a tenth of the scan) with the next
+   principal axes (int8 per row);
 4. **re-rank**: fetch the ``rerank`` best full int16 vectors (one page each) and score them
    exactly.
 
@@ -22,6 +23,8 @@ import numpy as np
 
 from agentfs.index.ann.segment import Segment, ranges
 
+# A scan passes at least one entry in this many to the refine stage.
+CANDIDATE_SHARE = 10
 # Exact scans run over blocks of this many rows so their temporaries stay small.
 _EXACT_BLOCK = 16384
 
@@ -102,7 +105,8 @@ def ivf_search(
         query: ``(d,)`` unit float32.
         k: Results wanted.
         nprobe: Lists to scan (ignored when ``lists`` is given).
-        candidates: Best scanned entries re-scored with the refine codes.
+        candidates: Best scanned entries re-scored with the refine codes (at least; a large scan
+            re-scores one entry in :data:`CANDIDATE_SHARE`).
         rerank: Best refined rows re-scored exactly.
         allowed: Boolean mask over rows (filter and tombstones), or None for all rows.
         lists: Exactly which lists to scan (a filtered search widens the probe itself).
@@ -121,7 +125,11 @@ def ivf_search(
     if allowed is not None:
         keep = allowed[rows]
         rows, scores = rows[keep], scores[keep]
-    rows, scores = _best(rows, scores, max(candidates, rerank, k))
+    # The scan's int8 codes only rank: the more entries scanned, the more of the true top k sit
+    # just below the cut, so the refine stage takes a share of the scan, not a fixed count
+    # (measured at 1,000,000 synthetic vectors and 9,500 entries scanned: 200 candidates give
+    # recall 0.93, 800 give 0.97; on 55,000 MiniLM vectors 200 already reach the ceiling).
+    rows, scores = _best(rows, scores, max(candidates, rerank, k, len(rows) // CANDIDATE_SHARE))
     if segment.replicated:
         # Replicated entries can bring one row twice.
         rows, first = np.unique(rows, return_index=True)

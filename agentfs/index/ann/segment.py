@@ -25,6 +25,8 @@ from agentfs.index.ann.strings import decode_metadata, find_rows, unpack_one
 # What can be held in RAM, in the order it is worth it (bytes saved from random page reads per
 # query, per byte of RAM): ids (every hit), scan codes (every probed list), refine codes.
 CACHEABLE = ("ids", "codes", "refine")
+# Pages one pread pass copies at most (the reused buffer is this many pages).
+_PREAD_PAGES = 64
 
 
 class Segment:
@@ -41,6 +43,8 @@ class Segment:
     def __init__(self, path: Path, verify: bool = True) -> None:
         self.file = SectionFile(path, verify=verify)
         self.cached: set[str] = set()
+        self._pread_vectors = False
+        self._page_buffer = np.empty(0, dtype=np.uint8)
         try:
             self._load()
         except AnnFormatError:
@@ -181,7 +185,7 @@ class Segment:
 
     def fixed_bytes(self) -> int:
         """Bytes of RAM this segment holds outside the mapping."""
-        held = sum(self.cache_cost(what) for what in self.cached)
+        held = sum(self.cache_cost(what) for what in self.cached) + self._page_buffer.nbytes
         if self.lists:
             held += sum(a.nbytes for a in (self.mean, self.basis_full, self.scale_full, self.basis,
                                            self.refine_basis, self.centroid_codes, self.list_offsets,
@@ -224,11 +228,48 @@ class Segment:
 
     # --- vectors ---------------------------------------------------------------------------------
 
+    def read_vectors_with_pread(self, enabled: bool) -> None:
+        """Read full vectors with ``pread`` (``True``) or through the mapping (``False``).
+
+        Through the mapping, every page a re-rank touches joins the resident set until the
+        memory governor unmaps it, and faults it back in afterwards (with the kernel's
+        fault-around, 16 pages at a time): cheap when all the vectors fit in the budget, a
+        fault storm when they do not. With ``pread`` the pages a query needs are copied into a
+        small reused buffer and nothing stays mapped.
+        """
+        self._pread_vectors = bool(enabled and self.rows_per_page)
+        self._page_buffer = np.empty(_PREAD_PAGES * PAGE if self._pread_vectors else 0, dtype=np.uint8)
+
+    @property
+    def reads_vectors_with_pread(self) -> bool:
+        return self._pread_vectors
+
+    def vectors_bytes(self) -> int:
+        """Bytes of the full-vector section (what mapping every vector would hold)."""
+        return self.file.span("vectors")[1]
+
     def raw_vectors(self, rows: np.ndarray) -> np.ndarray:
         """The stored int16 rows."""
+        if self._pread_vectors:
+            return self._read_vectors(rows)
         if self.rows_per_page:
             return self._vectors[rows // self.rows_per_page, rows % self.rows_per_page]
         return self._vectors[rows]
+
+    def _read_vectors(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), self.dim), dtype=np.int16)
+        pages, slot = np.unique(rows // self.rows_per_page, return_inverse=True)
+        within = rows % self.rows_per_page
+        per_page = self.rows_per_page * self.dim
+        for first in range(0, len(pages), _PREAD_PAGES):
+            chunk = pages[first : first + _PREAD_PAGES]
+            self.file.read_pages("vectors", chunk, self._page_buffer)
+            held = self._page_buffer[: len(chunk) * PAGE].view(np.int16).reshape(len(chunk), PAGE // 2)
+            held = held[:, :per_page].reshape(len(chunk), self.rows_per_page, self.dim)
+            here = (slot >= first) & (slot < first + len(chunk))
+            out[here] = held[slot[here] - first, within[here]]
+        return out
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         """Full vectors of ``rows`` as float32 (int16 decoded, error below 2e-5 per component)."""

@@ -70,6 +70,23 @@ def test_results_do_not_depend_on_the_budget(folder: Path) -> None:
     assert recall(runs[0], runs[2]) == 1.0
 
 
+def test_vectors_are_read_with_pread_when_they_do_not_fit(folder: Path) -> None:
+    """Re-rank pages are copied with pread under a budget smaller than the vectors (nothing of
+    them stays mapped) and mapped under a large one; the hits are the same either way."""
+    queries = clustered(60, DIM, seed=3)
+    hits = {}
+    for budget, mode in ((6, "pread"), (512, "mmap")):
+        index = AnnIndex.open(folder, memory_budget_mb=budget)
+        try:
+            assert index.info()["vector_reads"] == mode
+            hits[mode] = [[(h.id, h.score) for h in row] for row in index.search(queries, 10, rerank=300)]
+            if mode == "pread":
+                assert index.info()["memory"]["mapped_bytes"] < 2 * 2**20
+        finally:
+            index.close()
+    assert hits["pread"] == hits["mmap"]
+
+
 def test_info_reports_disk_and_pages(folder: Path) -> None:
     index = AnnIndex.open(folder)
     try:
