@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,38 @@ def clip(value: Any) -> tuple[Any, bool]:
     return text.encode("utf-8")[:MAX_FIELD_BYTES].decode("utf-8", "ignore") + " ...", True
 
 
+class EntryNumbers:
+    """The next free entry number of each session folder, for one open store (``fs.service("history")``).
+
+    Finding it means listing the folder, which grows with the session: a long agent run would pay
+    for every earlier entry on each new one. The number is kept after each append instead; since
+    entries are created with an exclusive write, a number another process took first only costs
+    one failed attempt and one listing.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next: dict[str, int] = {}
+
+    def get(self, folder: str) -> int | None:
+        with self._lock:
+            return self._next.get(folder)
+
+    def taken(self, folder: str, number: int) -> None:
+        with self._lock:
+            self._next[folder] = max(self._next.get(folder, 0), number + 1)
+
+    def close(self) -> None:
+        pass
+
+
+def _entry_numbers(fs: ContextFS) -> EntryNumbers:
+    from agentfs.fs import SERVICE_FACTORIES
+
+    SERVICE_FACTORIES.setdefault("history", lambda _fs: EntryNumbers())
+    return fs.service("history")  # type: ignore[no-any-return]
+
+
 class HistoryLog:
     """Write and read the entries of one session.
 
@@ -117,14 +150,20 @@ class HistoryLog:
             data = json.dumps({**head, **fields, **({"text": text} if text is not None else {})},
                               ensure_ascii=False, indent=2, default=str) + "\n"
             suffix = ".json"
-        number = self._next_number(writer)
+        numbers = _entry_numbers(self.fs)
+        known = numbers.get(self.folder)
+        number = known or self._next_number(writer)
+        listed = known is None
         for _ in range(1000):  # another writer may take a number first: take the next one
             path = paths.join(self.folder, f"{number:06d}-{entry_type}{suffix}")
             try:
                 info = writer.write(path, data, exclusive=True, message=f"{entry_type} entry of {head['principal']}")
             except AlreadyExistsError:
-                number += 1
+                # Once, look at the folder itself: another process may have written many entries.
+                number = number + 1 if listed else max(number + 1, self._next_number(writer))
+                listed = True
                 continue
+            numbers.taken(self.folder, number)
             return Ref(info.path, info.version)
         raise AlreadyExistsError(f"{self.folder}: no free entry number", path=self.folder)
 

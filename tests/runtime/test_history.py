@@ -49,3 +49,21 @@ def test_session_names_are_one_safe_segment(bad: str) -> None:
         return
     with pytest.raises(ValidationError, match="session"):
         check_session(bad)
+
+
+def test_numbers_stay_in_order_when_another_process_writes_too(store: ContextFS, store_root) -> None:  # type: ignore[no-untyped-def]
+    import agentfs
+
+    mine = HistoryLog(store, "shared")
+    assert mine.append("note", text="one").path == "/history/shared/000001-note.md"
+    other = agentfs.open(store_root)  # another open store: its own cache of entry numbers
+    try:
+        for _ in range(3):
+            HistoryLog(other, "shared").append("note", text="theirs")
+    finally:
+        other.close()
+    # the number this store kept is taken: one failed attempt, then the folder is listed again
+    assert mine.append("note", text="two").path == "/history/shared/000005-note.md"
+    assert HistoryLog(store, "shared").append("tool", ok=True).path == "/history/shared/000006-tool.json"
+    assert [e["text"] for e in HistoryLog(store, "shared").entries(types=("note",))] == \
+        ["one", "theirs", "theirs", "theirs", "two"]
