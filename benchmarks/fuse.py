@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import agentfs
-from agentfs.fuse import lifecycle
+from agentfs.fuse import lifecycle, registry
 
 TARGETS = {  # workload -> (comparison, bound): time ratios are upper bounds, throughput ratios lower
     "cat_small_files_warm": ("<=", 2.0),
@@ -182,6 +182,14 @@ def outside_edit_latency(store: Path, mountpoint: Path, *, repeat: int) -> dict:
 def run(files: int, big_mib: int, creates: int, repeat: int, only: set[str] | None = None, *,
         settle_timeout: float = 120.0) -> dict:
     root = Path(tempfile.mkdtemp(prefix="agentfs-bench-fuse-"))
+    try:
+        return _run_in(root, files, big_mib, creates, repeat, only, settle_timeout)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _run_in(root: Path, files: int, big_mib: int, creates: int, repeat: int, only: set[str] | None,
+            settle_timeout: float) -> dict:
     os.environ["AGENTFS_RUNTIME_DIR"] = str(root / "run")
     store, native, mountpoint = root / "ctx", root / "native", root / "mnt"
     mountpoint.mkdir()
@@ -194,10 +202,10 @@ def run(files: int, big_mib: int, creates: int, repeat: int, only: set[str] | No
     finally:
         fs.close()
     record = lifecycle.mount(store, mountpoint, principal=agentfs.fs.default_admin())
-    settled = settle(record["pid"], settle_timeout)
-    load_before = os.getloadavg()[0]
     results = []
     try:
+        settled = settle(record["pid"], settle_timeout)
+        load_before = os.getloadavg()[0]
         sides = {
             "native": workloads(native / "bench", native / "big.bin", native / "new", creates,
                                 root / "native.list"),
@@ -224,7 +232,11 @@ def run(files: int, big_mib: int, creates: int, repeat: int, only: set[str] | No
             results.append(outside_edit_latency(store, mountpoint, repeat=max(5, repeat)))
     finally:
         lifecycle.unmount(mountpoint)
-        shutil.rmtree(root, ignore_errors=True)
+        # unmount returns once the mount is gone; the daemon then closes the store and its log
+        # for a moment more. Removing the folder under it would leave parts behind.
+        deadline = time.monotonic() + 30
+        while registry.pid_alive(record["pid"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
     return {
         "files": files, "big_file_mib": big_mib, "creates": creates, "repeat": repeat,
         "daemon_pid": record["pid"], "settle_s": round(settled, 1), "cpus": os.cpu_count(),
