@@ -43,6 +43,7 @@ from agentfs.errors import (
     ConflictError,
     DirectoryNotEmptyError,
     IsADirectoryError_,
+    NoSpaceError,
     NotADirectoryError_,
     NotFoundError,
     StoreError,
@@ -164,19 +165,35 @@ class Store:
             conn = sqlite3.connect(
                 self.catalog_path, isolation_level=None, check_same_thread=False, timeout=60.0
             )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={'FULL' if self.sync == 'full' else 'NORMAL'}")
-            conn.execute("PRAGMA busy_timeout=60000")
-            conn.execute("PRAGMA temp_store=MEMORY")
-            conn.execute("PRAGMA cache_size=-32768")
-            # A commit touches ~40 pages; the default checkpoint every 1,000 pages meant two
-            # fsyncs every ~25 commits (a third of a commit's wall time on a plain disk).
-            # Checkpointing every 10,000 pages (a WAL of up to ~40 MiB) coalesces repeated pages.
-            conn.execute("PRAGMA wal_autocheckpoint=10000")
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA synchronous={'FULL' if self.sync == 'full' else 'NORMAL'}")
+                conn.execute("PRAGMA busy_timeout=60000")
+                conn.execute("PRAGMA temp_store=MEMORY")
+                conn.execute("PRAGMA cache_size=-32768")
+                # A commit touches ~40 pages; the default checkpoint every 1,000 pages meant two
+                # fsyncs every ~25 commits (a third of a commit's wall time on a plain disk).
+                # Checkpointing every 10,000 pages (a WAL of up to ~40 MiB) coalesces repeated pages.
+                conn.execute("PRAGMA wal_autocheckpoint=10000")
+            except sqlite3.Error as exc:
+                conn.close()
+                raise self._open_error(exc) from exc
             self._local.conn = conn
             with self._write_lock:
                 self._all_conns = [*getattr(self, "_all_conns", []), conn]
         return conn
+
+    def _open_error(self, exc: sqlite3.Error) -> StoreError:
+        """Why the catalog did not open. On a full disk SQLite cannot create its shared-memory
+        file and says only "disk I/O error": the free space tells the two apart."""
+        full = no_space(exc, self.root) is not None
+        if not full:
+            with contextlib.suppress(OSError):
+                full = os.statvfs(self.meta_dir).f_bavail == 0
+        if full:
+            return NoSpaceError(f"no space left on the file system holding {self.root}: the catalog cannot open "
+                                "(SQLite needs room for its write-ahead log); free some space and retry")
+        return StoreError(f"cannot open the catalog {self.catalog_path}: {exc}")
 
     def close(self) -> None:
         """Confirm pending materialisations and close every connection of this store."""
