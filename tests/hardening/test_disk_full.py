@@ -78,7 +78,17 @@ def test_api_writes_on_a_full_disk_fail_with_enospc_and_apply_nothing(small_disk
         written = {info.path for info in fs.ls("/memory/episodic")}
         assert len(written) == small  # every write that returned is there, the failed one is not
 
-        filler.unlink()
+    finally:
+        fs.close()
+    # opening the store on the full disk (a CLI command, a new process): a clear error, no traceback
+    fill(small_disk, leave=0)
+    with pytest.raises(NoSpaceError, match="catalog cannot open"):
+        agentfs.open(small_disk / "ctx", principal=ADMIN).stat(NOTE)
+
+    filler.unlink()
+    fs = agentfs.open(small_disk / "ctx", principal=ADMIN)
+    try:
+        assert_intact(fs, versions)
         fs.write(NOTE, big)
         versions[3] = big
         assert_intact(fs, versions)
