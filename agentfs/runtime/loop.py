@@ -27,7 +27,7 @@ from agentfs import paths
 from agentfs.errors import AgentFSError, ValidationError
 from agentfs.runtime.agents import AgentSpec
 from agentfs.runtime.history import HistoryLog, Ref, check_session, new_session_id, trace
-from agentfs.runtime.models import resolve_model
+from agentfs.runtime.models import ModelUnavailableError, resolve_model
 from agentfs.runtime.setup import prepare
 from agentfs.runtime.tooldefs import ToolSpec, find_tools
 
@@ -125,9 +125,22 @@ class Agent:
         chosen = model if model is not None else spec.model
         self.model = resolve_model(chosen, base_dir=spec.base_dir, variables=spec.vars) \
             if isinstance(chosen, str) else chosen
-        self.runnable = self.model.bind_tools([t.as_openai_tool() for t in self.tools]) if self.tools else self.model
+        self.runnable = self._bind(self.model, self.tools)
         self.context: pipeline.Context | None = None
         self._embedder: Any = None
+
+    @staticmethod
+    def _bind(model: Any, tools: list[ToolSpec]) -> Any:
+        if not tools:
+            return model
+        try:
+            return model.bind_tools([t.as_openai_tool() for t in tools])
+        except NotImplementedError:
+            name = getattr(model, "model_name", None) or getattr(model, "model", None) or type(model).__name__
+            raise ModelUnavailableError(
+                f"model {name} does not support tool calling, and this agent has {len(tools)} tool(s) "
+                f"({', '.join(t.path for t in tools[:3])}{', ...' if len(tools) > 3 else ''}); pick a model "
+                "with tool calling, or an agent definition without tools") from None
 
     # --- one turn ---------------------------------------------------------------------------------
 

@@ -91,3 +91,24 @@ def test_script_errors_name_the_field() -> None:
         load_script({"rules": [{"when": "(unclosed"}]})
     with pytest.raises(ValidationError, match=r"rules\.0\.reply"):
         load_script({"rules": [{"when": "x", "reply": {"each": {"source": "somewhere"}}}]})
+
+
+def test_the_loop_runs_on_another_langchain_chat_model(store) -> None:  # type: ignore[no-untyped-def]
+    """Any langchain-core chat model drives the loop; one without tool calling is refused clearly."""
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+
+    from agentfs.runtime.agents import parse_agent
+    from agentfs.runtime.loop import Agent
+
+    plain = parse_agent({"name": "plain", "principal": "agent:plain", "instructions": "Be brief.",
+                         "mounts": [{"path": "/history", "actions": ["list", "read"]}]})
+    model = GenericFakeChatModel(messages=iter([AIMessage("Hello from another model.")]))
+    reply = Agent(store, plain, model=model, session="fake").ask("hi")
+    assert reply.text == "Hello from another model." and reply.answer_entry.path.endswith("-assistant.md")
+
+    store.write("/tools/t/echo/entry.json", json.dumps({"kind": "command", "argv": ["cat"]}))
+    with_tools = parse_agent({"name": "tooled", "principal": "agent:tooled", "instructions": "Use tools.",
+                              "tools": ["/tools/t/*"],
+                              "mounts": [{"path": "/tools/t", "actions": ["list", "read", "exec"]}]})
+    with pytest.raises(ModelUnavailableError, match="does not support tool calling"):
+        Agent(store, with_tools, model=GenericFakeChatModel(messages=iter([])), session="fake2")
