@@ -97,13 +97,6 @@ file_names = st.lists(st.sampled_from([p.encode() for p in NAME_PIECES] + [b"\xf
                       min_size=1, max_size=3).map(b"".join).filter(bool)
 
 
-def _utf8(name: bytes) -> str:
-    try:
-        return name.decode()
-    except UnicodeDecodeError:
-        return ""
-
-
 @FUZZ
 @given(name=file_names)
 def test_fuzzed_names(mounted: tuple[HardMount, ContextFS, Path], name: bytes) -> None:
