@@ -199,8 +199,23 @@ class ToolsService:
             return sources.invoke_langchain(self.python_tool(ref, folder), args, context)
         if tool.kind == "mcp":
             config = self.server(paths.parent(tool.path))
-            return self.hub.call_tool(config, str(entry.get("tool") or tool.name), args, timeout=timeout)
+            name = str(entry.get("tool") or tool.name)
+            try:
+                return self.hub.call_tool(config, name, args, timeout=timeout)
+            except ToolError as exc:
+                if exc.details.get("rule") == "mcp_tool_error" and not self._offers(config, name):
+                    raise ToolError(f"{exc.message}; the server no longer offers {name}: list its tools again "
+                                    f"with `agentfs tools refresh STORE {paths.parent(tool.path)}`",
+                                    path=tool.path, rule="mcp_tool_gone") from None
+                raise
         return sources.invoke_command(entry, args, context, timeout)
+
+    def _offers(self, config: ServerConfig, name: str) -> bool:
+        """Whether the server lists ``name`` now (True when it cannot be asked: no false alarm)."""
+        try:
+            return any(t["name"] == name for t in self.hub.list_tools(config))
+        except AgentFSError:
+            return True
 
     def _record(self, fs: ContextFS, tool: ToolSpec, args: dict[str, Any], value: Any,
                 error: AgentFSError | None, ms: float, session: str) -> Ref:

@@ -95,6 +95,9 @@ def test_refresh_follows_what_the_server_offers_now(store: ContextFS, tmp_path: 
     assert _tools(store, "dyn") == ["grow", "shrink"]
     version = store.stat("/tools/dyn/grow/schema.json").version
     assert store.exec("/tools/dyn/grow", {}) == "grown"
+    # a tool the server dropped since the last listing: the error says to list again
+    with pytest.raises(ToolError, match=r"the server no longer offers shrink: .*agentfs tools refresh STORE /tools/dyn"):
+        store.exec("/tools/dyn/shrink", {})
     report = toolsets.refresh(store, "dyn")
     assert report.added == ["/tools/dyn/extra"] and report.removed == ["/tools/dyn/shrink"]
     assert _tools(store, "dyn") == ["extra", "grow"]
