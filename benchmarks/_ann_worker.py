@@ -216,12 +216,12 @@ def sweep(request: dict[str, Any]) -> dict[str, Any]:
     points = []
     for nprobe in request["nprobes"]:
         engine.nprobe = int(nprobe)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         found = [engine.query(q) for q in queries]
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         recall = float(np.mean([len(set(f) & set(t.tolist())) / K for f, t in zip(found, truth, strict=True)]))
         points.append({"nprobe": int(nprobe), "rerank": engine.rerank, "recall_at_10": recall,
-                       "qps": len(queries) / elapsed})
+                       "qps": len(queries) / elapsed, "qps_cpu": len(queries) / cpu if cpu > 0 else None})
     return {"points": points, "load_average": os.getloadavg()[0]}
 
 

@@ -122,13 +122,15 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
         curve = []
         for ef in args.chroma_efs:
             if ef == 100:
-                curve.append({"ef_search": ef, "recall_at_10": chroma["recall_at_10"], "qps": chroma["qps"]})
+                curve.append({"ef_search": ef, "recall_at_10": chroma["recall_at_10"], "qps": chroma["qps"],
+                              "qps_cpu": chroma["qps_cpu"]})
                 continue
             log(f"{name}: chroma ef_search {ef}")
             worker({"op": "configure", "index": chroma_index, "ef": ef}, one_thread=True)
             point = worker({**serve, "contender": "chroma", "index": chroma_index, "warm": min(warm, 200)},
                            one_thread=True)
-            curve.append({"ef_search": ef, "recall_at_10": point["recall_at_10"], "qps": point["qps"]})
+            curve.append({"ef_search": ef, "recall_at_10": point["recall_at_10"], "qps": point["qps"],
+                          "qps_cpu": point["qps_cpu"]})
         worker({"op": "configure", "index": chroma_index, "ef": 100}, one_thread=True)
         chroma["curve"] = curve
         out["chroma"] = chroma
