@@ -96,6 +96,7 @@ def test_killing_the_daemon_the_indexer_and_writers_loses_nothing_acknowledged(t
     for run in range(RUNS):
         mount = HardMount(root, mnt, MOUNTED_AS).start()
         api_writer = mount_writer = None
+        victim = ""
         try:
             api_writer = start([sys.executable, str(WRITER), str(root), str(1000 + run)])
             mount_writer = start([sys.executable, str(MOUNT_WRITER), str(mnt), f"r{run}", str(run)])
