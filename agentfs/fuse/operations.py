@@ -212,6 +212,8 @@ class Operations:
         return attr_of(info, permissions, uid=self.uid, gid=self.gid, read_only=self.read_only)
 
     def _remember(self, path: str, entry: tuple[Attr, FileInfo, frozenset[str]], generation: int) -> None:
+        if entry[1].virtual:  # search results (and tool results) change with commits anywhere
+            return
         with self._lock:
             if generation != self._generation:
                 return

@@ -111,3 +111,18 @@ def test_parallel_writers_through_the_mount_and_the_api_lose_nothing(mnt: Mount,
     assert wait_for(lambda: sorted((mnt / "history/parallel/log.md").read_text().splitlines()) == sorted(expected),
                     timeout=10)
     assert len(list(folder.iterdir())) == 120
+
+
+def test_search_views_follow_outside_edits(mnt: Mount, api: ContextFS) -> None:
+    """A search view re-ranks with every commit, also those the daemon makes itself (outside edits
+    committed as `external`): its listing and results.json are never served from a stale stat."""
+    import json
+
+    api.write("/knowledge/zebra-one.txt", "a quokkaflux zebra crossing\n")
+    view = mnt / ".search/quokkaflux zebra"
+    first = json.loads((view / "results.json").read_text())  # now cached: stat, pages, names
+    assert first[0]["path"] == "/knowledge/zebra-one.txt"
+    (api.root / "knowledge/zebra-two.txt").write_text("quokkaflux zebra, quokkaflux zebra, quokkaflux zebra\n")
+    assert wait_for(lambda: "01-zebra-two.txt" in os.listdir(view), timeout=10)
+    results = json.loads((view / "results.json").read_text())  # whole JSON: its size is current
+    assert [r["path"] for r in results[:2]] == ["/knowledge/zebra-two.txt", "/knowledge/zebra-one.txt"]
