@@ -9,15 +9,9 @@ from __future__ import annotations
 from agentfs.mounts.base import Capabilities, Provider
 from agentfs.mounts.files import CatalogProvider, ContextProvider, HistoryProvider
 from agentfs.mounts.search import SearchProvider
+from agentfs.mounts.skills import SkillsProvider
 from agentfs.mounts.table import MountSpec, MountTable, load_table
 from agentfs.mounts.tools import ToolsProvider
-
-
-class SkillsProvider(CatalogProvider):
-    """Skills as folders with SKILL.md (front matter name and description, Agent Skills convention)."""
-
-    name = "skills"
-
 
 PROVIDERS: dict[str, type[Provider]] = {
     "files": CatalogProvider,
