@@ -116,24 +116,30 @@ def plan_bounded(conn: sqlite3.Connection, words: list[str], *, budget: int, sta
     return selective, live[len(selective):]
 
 
-def bounded_bm25(conn: sqlite3.Connection, selective: list[str], rest: list[str]) -> list[tuple[int, float]]:
-    """Exact BM25 of ``selective + rest`` for every row matching a ``selective`` word, best first.
+def bounded_bm25(conn: sqlite3.Connection, selective: list[str], rest: list[str], *,
+                 limit: int) -> list[tuple[int, float]]:
+    """Exact BM25 of ``selective + rest`` for the ``limit`` best rows matching a ``selective`` word.
 
-    Returns ``(rowid, score)`` with higher scores better, like ``Store.fts_search``. No access
-    filter: the caller filters the ranked list before it takes the top k.
+    Returns ``(rowid, score)`` best first, higher scores better, like ``Store.fts_search``. No
+    access filter: the caller filters the ranked list before it takes the top k (and asks again
+    with a larger ``limit`` when filtering left too few).
     """
     if not selective:
         return []
-    alone = dict(conn.execute("SELECT rowid, bm25(fts) FROM fts WHERE fts MATCH ?", (_any_of(selective),)))
     if not rest:
-        ranked = [(rowid, -score) for rowid, score in alone.items()]
-    else:
-        both = f"({_any_of(selective)}) AND ({_any_of(selective + rest)})"
-        rows = conn.execute("SELECT rowid, bm25(fts) FROM fts WHERE fts MATCH ?", (both,))
-        # bm25() is negative (lower is better): -(2S + R) + S = -(S + R).
-        ranked = [(rowid, alone[rowid] - score) for rowid, score in rows if rowid in alone]
-    ranked.sort(key=lambda item: (-item[1], item[0]))
-    return ranked
+        sql = "SELECT rowid, -bm25(fts) AS score FROM fts WHERE fts MATCH ? ORDER BY score DESC, rowid LIMIT ?"
+        return conn.execute(sql, (_any_of(selective), limit)).fetchall()
+    # bm25() is negative (lower is better): bm25(S) - bm25((S) AND (S OR R)) = -S + 2S + R = S + R.
+    # Both sides are materialised: joined directly, SQLite would re-run the inner full-text query
+    # once per outer row.
+    sql = (
+        "WITH twice AS MATERIALIZED (SELECT rowid AS id, bm25(fts) AS r FROM fts WHERE fts MATCH ?), "
+        "once AS MATERIALIZED (SELECT rowid AS id, bm25(fts) AS r FROM fts WHERE fts MATCH ?) "
+        "SELECT twice.id, once.r - twice.r AS score FROM twice JOIN once ON once.id = twice.id "
+        "ORDER BY score DESC, twice.id LIMIT ?"
+    )
+    both = f"({_any_of(selective)}) AND ({_any_of(selective + rest)})"
+    return conn.execute(sql, (both, _any_of(selective), limit)).fetchall()
 
 
 def lexical_search(

@@ -64,6 +64,7 @@ MAX_K = 1000
 CANDIDATES = 100  # per list, before fusion (hybrid)
 CATCH_UP_EVENTS = 256
 LEXICAL_BUDGET = 20_000  # rows BM25 may score per query before the bound applies (0: never)
+BOUNDED_WINDOW = 256  # ranked candidates fetched at a time for the read filter (bounded lexical)
 CATCH_UP_WAIT = 2.0
 SNIPPET_CHARS = 300
 REBUILD_HINT = "agentfs index rebuild"
@@ -665,25 +666,30 @@ class IndexService:
                 if len(out) >= depth or len(rows) < limit:
                     return out[:depth]
                 limit *= 4
-        ranked = bounded_bm25(conn, selective, rest)
-        kept: list[tuple[int, float]] = []
-        batch = max(64, 2 * depth)
-        for start in range(0, len(ranked), batch):
-            window = ranked[start:start + batch]
-            marks = ",".join("?" * len(window))
-            found = {row[0]: Node.from_row(row) for row in conn.execute(
-                f"SELECT {NODE_COLUMNS} FROM nodes WHERE deleted = 0 AND id IN ({marks})", [i for i, _ in window])}
-            for node_id, score in window:
-                node = found.get(node_id)
-                if node is None or not scope.allows(node.path, node.owner):
-                    continue
-                if not flt.matches(node.path, self._kind_of(node.path), node.meta, node.modified_ns):
-                    continue
-                nodes[node_id] = node
-                kept.append((node_id, score))
-                if len(kept) >= depth:
-                    return kept
-        return kept
+        window = max(BOUNDED_WINDOW, 4 * depth)
+        while True:
+            ranked = bounded_bm25(conn, selective, rest, limit=window)
+            kept: list[tuple[int, float]] = []
+            batch = max(64, 2 * depth)
+            for start in range(0, len(ranked), batch):
+                part = ranked[start:start + batch]
+                marks = ",".join("?" * len(part))
+                found = {row[0]: Node.from_row(row) for row in conn.execute(
+                    f"SELECT {NODE_COLUMNS} FROM nodes WHERE deleted = 0 AND id IN ({marks})", [i for i, _ in part])}
+                for node_id, score in part:
+                    node = found.get(node_id)
+                    if node is None or not scope.allows(node.path, node.owner):
+                        continue
+                    if not flt.matches(node.path, self._kind_of(node.path), node.meta, node.modified_ns):
+                        continue
+                    nodes[node_id] = node
+                    kept.append((node_id, score))
+                    if len(kept) >= depth:
+                        return kept
+            if len(ranked) < window:
+                return kept
+            # Read access or filters removed too many of the best candidates: rank deeper.
+            window *= 8
 
     def _dense(self, query: str, depth: int, scope: ReadScope, flt: SearchFilters, nodes: dict[int, Node],
                best_chunk: dict[int, dict[str, Any]]) -> list[tuple[int, float]]:

@@ -61,7 +61,7 @@ def _candidates(fs: ContextFS, query: str) -> set[str] | None:
     if plan is None:
         return None
     node = {n.id: n.path for n in store.live_files()}
-    return {node[rowid] for rowid, _ in bounded_bm25(store.conn, plan[0], [])}
+    return {node[rowid] for rowid, _ in bounded_bm25(store.conn, plan[0], [], limit=10_000)}
 
 
 def test_bounded_scores_are_the_exact_bm25_of_the_whole_query(world: ContextFS) -> None:
@@ -112,10 +112,19 @@ rules_strategy = st.lists(
 query_strategy = st.lists(st.sampled_from([*COMMON, *MIDDLE, *RARE[:8]]), min_size=1, max_size=5).map(" ".join)
 
 
+@pytest.fixture(params=[256, 1], ids=["window-256", "window-1"])
+def window(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """How many ranked candidates the read filter gets at a time; 1 forces the widening path."""
+    import agentfs.index.service as service_module
+
+    monkeypatch.setattr(service_module, "BOUNDED_WINDOW", request.param)
+    return int(request.param)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rules=rules_strategy, query=query_strategy, k=st.integers(1, 15), mode=st.sampled_from(["lexical", "hybrid"]))
-def test_bounded_search_never_leaks_and_fills_top_k(world: ContextFS, rules: list, query: str, k: int,
-                                                    mode: str) -> None:
+def test_bounded_search_never_leaks_and_fills_top_k(world: ContextFS, window: int, rules: list, query: str,
+                                                    k: int, mode: str) -> None:
     fs = world
     ids = [(fs.grant if effect == "allow" else fs.deny)(AGENT, "read", path) for effect, path in rules]
     try:
