@@ -325,6 +325,10 @@ def _catalog(
         if not reader.decide("read", info.path).allowed:
             out.excluded.append(Exclusion(info.path, info.version, kind, "not readable by this principal"))
             continue
+        if kind == "tool" and not reader.decide("exec", _folder).allowed:
+            # Offering a tool the model cannot run wastes its budget and invites a refused call.
+            out.excluded.append(Exclusion(info.path, info.version, kind, "not executable by this principal"))
+            continue
         key = (info.hash, info.name)
         text = DESCRIPTIONS.get(key) if info.hash else None
         if text is None:

@@ -46,3 +46,4 @@ def populate(fs: ContextFS) -> None:
     for prefix in ("/memory", "/tools", "/skills", "/history/s1", "/human/notes", "/context"):
         fs.grant(AGENT, "read,list", prefix)
     fs.deny(AGENT, "read", "/memory/semantic/salary.md")
+    fs.grant(AGENT, "exec", "/tools/calendar")  # it may run the calendar tools, not send mail

@@ -87,7 +87,17 @@ def test_tools_and_skills_are_offered_by_description_only(ctx_store: ContextFS) 
     assert "/skills/weekly-planning: Plan a person's week" in ctx.text
     assert "List the appointments" not in ctx.text
     mail = next(e for e in ctx.manifest.excluded if e.path == "/tools/mail/send/README.md")
-    assert "not relevant" in mail.why
+    assert "not executable" in mail.why  # readable, but the agent may not run it: not offered
+
+
+def test_a_tool_is_offered_only_to_a_principal_that_may_run_it(ctx_store: ContextFS) -> None:
+    ctx_store.grant(AGENT, "exec", "/tools/mail")
+    ctx = make(ctx_store, task="send an email to Bob about Tuesday")
+    assert "/tools/mail/send: Send an email" in ctx.text
+    ctx_store.deny(AGENT, "exec", "/tools/mail/send")
+    ctx = make(ctx_store, task="send an email to Bob about Tuesday")
+    assert "/tools/mail/send" not in ctx.text
+    assert any(e.path == "/tools/mail/send/README.md" and "not executable" in e.why for e in ctx.manifest.excluded)
 
 
 def test_near_duplicates_are_left_out_naming_the_original(ctx_store: ContextFS) -> None:
