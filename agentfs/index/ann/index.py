@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from agentfs.index.ann import builder
+from agentfs.index.ann import kernel as ann_kernel
 from agentfs.index.ann.clustering import normalize_rows
 from agentfs.index.ann.deltabuffer import DeltaBuffer
 from agentfs.index.ann.deltalog import DELETE, HEADER_SIZE, DeltaLog, Operation, encode_delete, encode_upsert
@@ -213,7 +214,7 @@ class AnnIndex:
             self._apply(operation)
         if self._build_params is None:
             self._build_params = segment.build_params if segment is not None else BuildParams()
-        self._scratch = Scratch(segment) if segment is not None and segment.lists else None
+        self._scratch = Scratch(segment, ann_kernel.get()) if segment is not None and segment.lists else None
         if segment is not None:
             self._cache_within_budget(segment)
         self._governor.rebase()
@@ -559,6 +560,7 @@ class AnnIndex:
                 "code_dims": segment.code_dims if segment else 0,
                 "in_ram": sorted(segment.cached) if segment else [],
                 "vector_reads": ("pread" if segment.reads_vectors_with_pread else "mmap") if segment else None,
+                "scan_kernel": self._scratch.kernel_name if self._scratch is not None else None,
                 "generation": segment.generation if segment else 0,
                 "bytes_on_disk": sum(f.stat().st_size for f in files if f.exists()),
                 "nprobe": self.search_params.nprobe,

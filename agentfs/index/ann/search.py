@@ -21,12 +21,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agentfs.index.ann.kernel import Kernel
 from agentfs.index.ann.segment import Segment, ranges
 
 # A scan passes at least one entry in this many to the refine stage.
 CANDIDATE_SHARE = 10
 # Exact scans run over blocks of this many rows so their temporaries stay small.
 _EXACT_BLOCK = 16384
+# Integer sums below this are exact in float32 (a 24-bit significand), whatever the order.
+_EXACT_FLOAT_SUM = 2**24 - 1
 
 
 @dataclass
@@ -43,20 +46,43 @@ class Candidates:
 
 
 class Scratch:
-    """Buffers reused by every scan: a fresh multi-megabyte array per query costs page faults and
-    zeroing (glibc maps large allocations afresh), and a block of 2,048 entries converted to
-    float32 (1 MiB) stays in the CPU cache between the conversion and the product."""
+    """Buffers reused by every scan, and the scan kernel this index uses.
+
+    A fresh multi-megabyte array per query costs page faults and zeroing (glibc maps large
+    allocations afresh). The numpy scan converts a block of 2,048 entries to float32 (1 MiB),
+    which stays in the CPU cache between the conversion and the product; the compiled scan writes
+    scores and rows into buffers that grow to the largest scan seen.
+    """
 
     BLOCK = 2048
 
-    def __init__(self, segment: Segment) -> None:
-        self.items = np.empty(self.BLOCK, dtype=segment.entry_items.dtype)
-        self.floats = np.empty((self.BLOCK, segment.entry_bytes), dtype=np.float32)
+    def __init__(self, segment: Segment, kernel: Kernel | None) -> None:
+        self.kernel = kernel
         self.weights = np.zeros(segment.entry_bytes, dtype=np.float32)
+        if self.kernel is None:
+            self.items = np.empty(self.BLOCK, dtype=segment.entry_items.dtype)
+            self.floats = np.empty((self.BLOCK, segment.entry_bytes), dtype=np.float32)
+        else:
+            self.items = np.empty(0, dtype=segment.entry_items.dtype)
+            self.floats = np.empty((0, segment.entry_bytes), dtype=np.float32)
+        self.scores = np.empty(0, dtype=np.float32)
+        self.rows = np.empty(0, dtype=np.int32)
+
+    def outputs(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Score and row buffers of at least ``count`` entries."""
+        if len(self.scores) < count:
+            size = max(count, 2 * len(self.scores), self.BLOCK)
+            self.scores = np.empty(size, dtype=np.float32)
+            self.rows = np.empty(size, dtype=np.int32)
+        return self.scores, self.rows
+
+    @property
+    def kernel_name(self) -> str:
+        return "numpy" if self.kernel is None else "c"
 
     @property
     def nbytes(self) -> int:
-        return self.items.nbytes + self.floats.nbytes + self.weights.nbytes
+        return self.items.nbytes + self.floats.nbytes + self.weights.nbytes + self.scores.nbytes + self.rows.nbytes
 
 
 def exact_search(segment: Segment, query: np.ndarray, k: int, rows: np.ndarray | None) -> Candidates:
@@ -116,12 +142,10 @@ def ivf_search(
     code_query = projected[: segment.code_dims]
     if lists is None:
         lists = probe(segment, code_query, nprobe, prune)
-    positions = ranges(segment.scan_offsets[lists], segment.list_sizes[lists])
     pages = 0 if "codes" in segment.cached else int(segment.list_pages[lists].sum())
-    if not len(positions):
+    rows, scores = scan(segment, scratch, lists, code_query)
+    if not len(rows):
         return Candidates.empty(pages)
-    scores = _scan(segment, scratch, positions, code_query)
-    rows = segment.scan_rows[positions]
     if allowed is not None:
         keep = allowed[rows]
         rows, scores = rows[keep], scores[keep]
@@ -135,10 +159,9 @@ def ivf_search(
         rows, first = np.unique(rows, return_index=True)
         scores = scores[first]
     if segment.refine_dims:
-        codes = segment.refine[rows]
         if "refine" not in segment.cached:
-            pages += len(np.unique(rows * segment.refine_dims // 4096))
-        scores = scores + codes.astype(np.float32) @ (projected[segment.code_dims :] * segment.refine_scale)
+            pages += len(np.unique(rows.astype(np.int64) * segment.refine_dims // 4096))
+        scores = scores + refine_scores(segment, scratch, rows, projected[segment.code_dims :])
     rows, scores = _best(rows, scores, max(rerank, k))
     rows = rows.astype(np.int64)
     exact_rows = exact_scores(segment, query, rows)
@@ -155,14 +178,60 @@ def _best(rows: np.ndarray, scores: np.ndarray, count: int) -> tuple[np.ndarray,
     return rows[top], scores[top]
 
 
-def _scan(segment: Segment, scratch: Scratch, positions: np.ndarray, code_query: np.ndarray) -> np.ndarray:
-    """Approximate scores of the entries at ``positions``."""
+def integer_query(weights: np.ndarray, length: int) -> tuple[np.ndarray, np.float32]:
+    """``weights`` rounded to integers (int16, zero-padded to ``length``) and the factor that turns
+    integer scores back into the weights' scale.
+
+    Scores of int8 codes against this query are integers small enough (every partial sum below
+    2^24 even with codes of -128) that float32 sums them exactly in any order: the numpy scan (a
+    float32 BLAS product) and the compiled one (int32 sums) return identical scores. The rounding
+    keeps ~11 bits per weight at 124 code dimensions, finer than the int8 codes themselves.
+    """
+    dims = len(weights)
+    limit = max(1, min(32767, _EXACT_FLOAT_SUM // (128 * max(1, dims))))
+    query = np.zeros(length, dtype=np.int16)
+    largest = float(np.abs(weights).max()) if dims else 0.0
+    if not largest > 0 or not np.isfinite(largest):
+        return query, np.float32(0.0)
+    query[:dims] = np.rint(weights * (limit / largest)).astype(np.int16)
+    return query, np.float32(largest / limit)
+
+
+def scan(segment: Segment, scratch: Scratch, lists: np.ndarray, code_query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (int32) and approximate scores of every entry of ``lists``, in list order."""
+    lists = np.ascontiguousarray(lists, dtype=np.int64)
+    query, factor = integer_query(code_query * segment.code_scale, segment.entry_bytes)
+    if scratch.kernel is not None:
+        count = int(segment.list_sizes[lists].sum()) if len(lists) else 0
+        scores, rows = scratch.outputs(count)
+        # Scanned in place (the mapping or the cached copy): no gather, one pass per entry.
+        written = scratch.kernel.scan_lists(segment.scan_codes, segment.scan_rows, segment.scan_offsets,
+                                            segment.list_sizes, lists, query, scores, rows)
+        return rows[:written].copy(), scores[:written] * factor
+    positions = ranges(segment.scan_offsets[lists], segment.list_sizes[lists])
+    raw = _scan_numpy(segment, scratch, positions, query)
+    return np.asarray(segment.scan_rows[positions], dtype=np.int32), raw * factor
+
+
+def refine_scores(segment: Segment, scratch: Scratch, rows: np.ndarray, refine_query: np.ndarray) -> np.ndarray:
+    """Approximate scores of ``rows`` on the refine axes."""
+    query, factor = integer_query(refine_query * segment.refine_scale, segment.refine_dims)
+    rows = np.ascontiguousarray(rows, dtype=np.int32)
+    if scratch.kernel is not None and segment.refine.flags.c_contiguous:
+        raw = scratch.kernel.score_rows(segment.refine, rows, query)
+    else:
+        raw = segment.refine[rows].astype(np.float32) @ query.astype(np.float32)
+    return raw * factor
+
+
+def _scan_numpy(segment: Segment, scratch: Scratch, positions: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Integer scores (as float32) of the entries at ``positions``."""
     count = len(positions)
     scores = np.empty(count, dtype=np.float32)
     # Converting whole entries (row bytes included) keeps every array contiguous; the weights of
     # the padding and row columns are zero.
     weights = scratch.weights
-    weights[: segment.code_dims] = code_query * segment.code_scale
+    weights[:] = query
     items, floats = scratch.items, scratch.floats
     for start in range(0, count, len(items)):
         stop = min(count, start + len(items))

@@ -153,6 +153,7 @@ class Segment:
         self.entry_items = self.entries.view(f"V{self.entry_bytes}").reshape(len(self.entries))
         # What a scan reads: the mapped file (page-aligned lists) or, once cached, a compact copy.
         self.scan_items, self.scan_rows, self.scan_offsets = self.entry_items, self.entry_rows, self.list_offsets
+        self.scan_codes = self.entries  # the same bytes as (entries, entry_bytes) int8, for the compiled scan
 
     # --- what is held in RAM ---------------------------------------------------------------------
 
@@ -175,6 +176,7 @@ class Segment:
         elif what == "codes":
             positions = ranges(self.list_offsets[:-1], self.list_sizes)
             self.scan_items = self.entry_items[positions]
+            self.scan_codes = self.scan_items.view(np.int8).reshape(len(positions), self.entry_bytes)
             self.scan_rows = np.array(self.entry_rows[positions])
             offsets = np.zeros(self.lists + 1, dtype=np.int64)
             np.cumsum(self.list_sizes, out=offsets[1:])
@@ -318,8 +320,8 @@ class Segment:
         self.file.release_pages(None if everything else "vectors")
 
     def close(self) -> None:
-        for name in ("_vectors", "entries", "entry_items", "entry_rows", "scan_items", "scan_rows", "refine",
-                     "attributes", "ids_offsets", "ids_blob", "meta_offsets", "meta_blob", "id_hash",
+        for name in ("_vectors", "entries", "entry_items", "entry_rows", "scan_items", "scan_codes", "scan_rows",
+                     "refine", "attributes", "ids_offsets", "ids_blob", "meta_offsets", "meta_blob", "id_hash",
                      "id_hash_rows"):
             setattr(self, name, None)
         self.file.close()
