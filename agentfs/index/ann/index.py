@@ -42,7 +42,7 @@ from agentfs.index.ann.filters import FilterCache
 from agentfs.index.ann.memory import MemoryGovernor
 from agentfs.index.ann.params import BuildParams, SearchParams
 from agentfs.index.ann.records import Records, check_id, check_metadata
-from agentfs.index.ann.search import Candidates, Scratch, exact_search, ivf_search
+from agentfs.index.ann.search import Candidates, Scratch, centroid_scores, exact_search, ivf_search
 from agentfs.index.ann.segment import CACHEABLE, Segment
 from agentfs.index.ann.sources import CompactionSource
 from agentfs.index.backend import VectorFilter, VectorHit
@@ -234,7 +234,8 @@ class AnnIndex:
         # leaves; otherwise every re-rank would fault pages in for the governor to unmap again
         # (measured on 55,000 MiniLM vectors with a 28 MiB budget: +55% CPU per query), so they
         # are copied with pread instead and never count as resident.
-        segment.read_vectors_with_pread(segment.vectors_bytes() > self._governor.budget_bytes - self._fixed_bytes())
+        segment.read_vectors_with_pread(segment.vectors_bytes() > self._governor.budget_bytes - self._fixed_bytes(),
+                                        self._scratch.kernel if self._scratch is not None else ann_kernel.get())
 
     # --- writes ----------------------------------------------------------------------------------
 
@@ -388,7 +389,7 @@ class AnnIndex:
         # A filter leaves fewer candidates per list: probe, best lists first, until the lists
         # scanned hold as many eligible rows as an unfiltered probe would scan in all (and at
         # least k).
-        similarity = segment.centroid_codes @ (query @ segment.basis)
+        similarity = centroid_scores(segment, self._scratch, query @ segment.basis)
         order = np.argsort(-similarity)
         target = max(k, int(segment.list_sizes[order[:nprobe]].sum()))
         covered = np.cumsum(plan.per_list(segment)[order])

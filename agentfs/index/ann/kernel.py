@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 ENV_CHOICE = "AGENTFS_ANN_KERNEL"
 ENV_CACHE = "AGENTFS_CACHE_DIR"
 FLAGS = ("-O3", "-shared", "-fPIC", "-std=c99", "-fno-strict-aliasing")
-ABI_VERSION = 1
+ABI_VERSION = 2
 _BUILD_TIMEOUT_S = 120
 
 _i64 = ctypes.c_int64
@@ -57,6 +57,9 @@ class Kernel:
         self._rows = library.agentfs_ann_score_rows
         self._rows.restype = None
         self._rows.argtypes = [_ptr, _i64, _i64, _ptr, _i64, _ptr, _ptr]
+        self._read = library.agentfs_ann_read_rows
+        self._read.restype = _i64
+        self._read.argtypes = [ctypes.c_int, _i64, _i64, _i64, _i64, _ptr, _i64, _ptr]
 
     def scan_lists(self, codes: np.ndarray, rows: np.ndarray, offsets: np.ndarray, sizes: np.ndarray,
                    lists: np.ndarray, query: np.ndarray, scores: np.ndarray, out_rows: np.ndarray) -> int:
@@ -106,6 +109,27 @@ class Kernel:
         self._rows(codes.ctypes.data, codes.shape[1], len(query), picked.ctypes.data, len(picked),
                    query.ctypes.data, scores.ctypes.data)
         return scores
+
+
+    def read_rows(self, fd: int, base: int, page: int, per_page: int, rows: np.ndarray, out: np.ndarray) -> None:
+        """Read rows ``rows`` (int64) of a paged section of file ``fd`` into ``out`` (one row each).
+
+        The section starts at byte ``base`` and holds ``per_page`` whole rows per ``page`` bytes;
+        a row is one row of ``out`` (C-contiguous, any dtype).
+
+        Raises:
+            OSError: a row could not be read in full (a truncated file).
+        """
+        _check(rows, np.int64, 1)
+        if out.ndim != 2 or not out.flags.c_contiguous or not out.flags.writeable or len(out) < len(rows):
+            raise TypeError("read_rows: out must be a writeable C-contiguous matrix with a row per row read")
+        row_bytes = out.shape[1] * out.itemsize
+        if per_page <= 0 or row_bytes * per_page > page or (len(rows) and rows.min() < 0):
+            raise ValueError("read_rows: rows do not fit the page layout")
+        failed = int(self._read(fd, base, page, per_page, row_bytes, rows.ctypes.data, len(rows), out.ctypes.data))
+        if failed:
+            error = ctypes.get_errno()
+            raise OSError(error or 5, f"short read of row {int(rows[-1 - failed])}")
 
 
 def _check(array: np.ndarray, dtype: type, ndim: int, writeable: bool = False) -> None:
@@ -179,7 +203,7 @@ def load(path: Path) -> Kernel:
     Raises:
         OSError: not loadable; RuntimeError: built from another ABI.
     """
-    library = ctypes.CDLL(str(path))
+    library = ctypes.CDLL(str(path), use_errno=True)
     abi = library.agentfs_ann_abi
     abi.restype = ctypes.c_int
     if abi() != ABI_VERSION:

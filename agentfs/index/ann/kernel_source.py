@@ -12,8 +12,11 @@ library is safe on any machine of the same architecture, unlike ``-march=native`
 """
 
 C_SOURCE = r"""
+#define _XOPEN_SOURCE 700
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
+#include <errno.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define CLONES __attribute__((target_clones("avx2", "default")))
@@ -21,7 +24,7 @@ C_SOURCE = r"""
 #define CLONES
 #endif
 
-#define ABI_VERSION 1
+#define ABI_VERSION 2
 
 int agentfs_ann_abi(void) { return ABI_VERSION; }
 
@@ -78,5 +81,24 @@ void agentfs_ann_score_rows(const int8_t *codes, int64_t stride, int64_t n, cons
     case 256: ROWS_BODY(256) break;
     default: ROWS_BODY(n) break;
     }
+}
+
+/* Copy rows of `row_bytes` bytes, `per_page` whole rows per page of `page` bytes from `base`,
+   out of file `fd` into `out` with one pread per row: the exact re-rank's few dozen rows, without
+   mapping them (they would count as resident) or a Python call per page.
+   Returns 0, or -1 - i when row i could not be read in full (errno tells why). */
+int64_t agentfs_ann_read_rows(int fd, int64_t base, int64_t page, int64_t per_page, int64_t row_bytes,
+                              const int64_t *rows, int64_t count, char *out) {
+    for (int64_t i = 0; i < count; i++) {
+        int64_t offset = base + (rows[i] / per_page) * page + (rows[i] % per_page) * row_bytes;
+        int64_t done = 0;
+        while (done < row_bytes) {
+            ssize_t got = pread(fd, out + i * row_bytes + done, (size_t)(row_bytes - done), (off_t)(offset + done));
+            if (got < 0 && errno == EINTR) continue;
+            if (got <= 0) return -1 - i;
+            done += got;
+        }
+    }
+    return 0;
 }
 """

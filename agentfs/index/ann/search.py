@@ -67,6 +67,16 @@ class Scratch:
             self.floats = np.empty((0, segment.entry_bytes), dtype=np.float32)
         self.scores = np.empty(0, dtype=np.float32)
         self.rows = np.empty(0, dtype=np.int32)
+        # The centroid codes probing reads, as int8 (a quarter of the float32 codes, so they stay
+        # in the CPU cache) or, for numpy, as those integers in float32 (one BLAS product, exact:
+        # the sums are integers below 2^24).
+        codes = np.clip(np.rint(np.asarray(segment.centroid_codes) / segment.probe_scale), -127, 127)
+        if kernel is None:
+            self.probe_codes = codes.astype(np.float32)
+        else:
+            self.probe_codes = np.zeros((segment.lists, segment.entry_bytes), dtype=np.int8)
+            self.probe_codes[:, : segment.code_dims] = codes
+        self.all_lists = np.arange(segment.lists if kernel is not None else 0, dtype=np.int32)
 
     def outputs(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Score and row buffers of at least ``count`` entries."""
@@ -82,7 +92,8 @@ class Scratch:
 
     @property
     def nbytes(self) -> int:
-        return self.items.nbytes + self.floats.nbytes + self.weights.nbytes + self.scores.nbytes + self.rows.nbytes
+        held = self.items.nbytes + self.floats.nbytes + self.weights.nbytes + self.scores.nbytes + self.rows.nbytes
+        return held + self.probe_codes.nbytes + self.all_lists.nbytes
 
 
 def exact_search(segment: Segment, query: np.ndarray, k: int, rows: np.ndarray | None) -> Candidates:
@@ -107,10 +118,22 @@ def exact_scores(segment: Segment, query: np.ndarray, rows: np.ndarray) -> np.nd
     return segment.raw_vectors(rows).astype(np.float32) @ (query * np.float32(1.0 / segment.scale))
 
 
-def probe(segment: Segment, code_query: np.ndarray, nprobe: int, prune: float | None = None) -> np.ndarray:
+def centroid_scores(segment: Segment, scratch: Scratch, code_query: np.ndarray) -> np.ndarray:
+    """Approximate similarity of the query to every list centroid (code space, int8 centroids)."""
+    codes = scratch.probe_codes
+    query, factor = integer_query(code_query * segment.probe_scale, codes.shape[1])
+    if scratch.kernel is not None:
+        raw = scratch.kernel.score_rows(codes, scratch.all_lists, query)
+    else:
+        raw = codes @ query.astype(np.float32)
+    return raw * factor
+
+
+def probe(segment: Segment, scratch: Scratch, code_query: np.ndarray, nprobe: int,
+          prune: float | None = None) -> np.ndarray:
     """The lists to scan: the ``nprobe`` most similar centroids (code space), minus those more
     than ``prune`` below the best (query-aware pruning)."""
-    similarity = segment.centroid_codes @ code_query
+    similarity = centroid_scores(segment, scratch, code_query)
     nprobe = max(1, min(nprobe, segment.lists))
     lists = np.argpartition(-similarity, nprobe - 1)[:nprobe] if nprobe < segment.lists else np.arange(segment.lists)
     if prune is not None:
@@ -141,7 +164,7 @@ def ivf_search(
     projected = query @ segment.basis_full
     code_query = projected[: segment.code_dims]
     if lists is None:
-        lists = probe(segment, code_query, nprobe, prune)
+        lists = probe(segment, scratch, code_query, nprobe, prune)
     pages = 0 if "codes" in segment.cached else int(segment.list_pages[lists].sum())
     rows, scores = scan(segment, scratch, lists, code_query)
     if not len(rows):

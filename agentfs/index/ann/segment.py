@@ -18,6 +18,7 @@ from agentfs.index.ann.builder import MAIN_FORMAT, KeptEntries, Trained
 from agentfs.index.ann.clustering import Partition
 from agentfs.index.ann.errors import AnnFormatError
 from agentfs.index.ann.fileformat import PAGE, SectionFile
+from agentfs.index.ann.kernel import Kernel
 from agentfs.index.ann.params import BuildParams
 from agentfs.index.ann.records import Records
 from agentfs.index.ann.strings import decode_metadata, find_rows, unpack_one
@@ -44,6 +45,7 @@ class Segment:
         self.file = SectionFile(path, verify=verify)
         self.cached: set[str] = set()
         self._pread_vectors = False
+        self._row_reader: Kernel | None = None
         self._page_buffer = np.empty(0, dtype=np.uint8)
         try:
             self._load()
@@ -123,7 +125,9 @@ class Segment:
         self.mean = np.array(f.array("mean"))
         basis = np.array(f.array("basis"))
         scale = np.array(f.array("code_scale"))
-        self.centroid_codes = np.array(f.array("centroid_codes"))
+        # Probing reads int8 centroid codes (a quarter of the float32 ones, so they stay in the
+        # CPU cache), each axis scaled to the centroids' own range; the floats stay in the file.
+        self.centroid_codes = f.array("centroid_codes")
         self.list_offsets = np.array(f.array("list_offsets"))
         self.list_sizes = np.array(f.array("list_sizes")).astype(np.int64)
         self.entries = f.array("entries")
@@ -146,6 +150,7 @@ class Segment:
         self.basis, self.code_scale = np.ascontiguousarray(basis[:, :k]), scale[:k]
         self.refine_basis, self.refine_scale = np.ascontiguousarray(basis[:, k:]), scale[k:]
         self.list_pages = -(-self.list_sizes * self.entry_bytes // PAGE)
+        self.probe_scale = probe_scale(self.centroid_codes)
         # Boundary replication stores some rows in several lists; without it a scan never meets
         # a row twice and the de-duplication step is skipped.
         self.replicated = int(self.list_sizes.sum()) > self.rows
@@ -190,8 +195,8 @@ class Segment:
         held = sum(self.cache_cost(what) for what in self.cached) + self._page_buffer.nbytes
         if self.lists:
             held += sum(a.nbytes for a in (self.mean, self.basis_full, self.scale_full, self.basis,
-                                           self.refine_basis, self.centroid_codes, self.list_offsets,
-                                           self.list_sizes, self.list_pages))
+                                           self.refine_basis, self.probe_scale, self.list_offsets, self.list_sizes,
+                                           self.list_pages))
         return held
 
     # --- records ---------------------------------------------------------------------------------
@@ -230,17 +235,20 @@ class Segment:
 
     # --- vectors ---------------------------------------------------------------------------------
 
-    def read_vectors_with_pread(self, enabled: bool) -> None:
+    def read_vectors_with_pread(self, enabled: bool, reader: Kernel | None = None) -> None:
         """Read full vectors with ``pread`` (``True``) or through the mapping (``False``).
 
         Through the mapping, every page a re-rank touches joins the resident set until the
         memory governor unmaps it, and faults it back in afterwards (with the kernel's
         fault-around, 16 pages at a time): cheap when all the vectors fit in the budget, a
         fault storm when they do not. With ``pread`` the pages a query needs are copied into a
-        small reused buffer and nothing stays mapped.
+        small reused buffer and nothing stays mapped. With a compiled ``reader``, one call reads
+        each row (not its whole page) with ``pread``, instead of a Python call per run of pages.
         """
         self._pread_vectors = bool(enabled and self.rows_per_page)
-        self._page_buffer = np.empty(_PREAD_PAGES * PAGE if self._pread_vectors else 0, dtype=np.uint8)
+        self._row_reader = reader if self._pread_vectors else None
+        buffer = self._pread_vectors and reader is None
+        self._page_buffer = np.empty(_PREAD_PAGES * PAGE if buffer else 0, dtype=np.uint8)
 
     @property
     def reads_vectors_with_pread(self) -> bool:
@@ -259,8 +267,17 @@ class Segment:
         return self._vectors[rows]
 
     def _read_vectors(self, rows: np.ndarray) -> np.ndarray:
-        rows = np.asarray(rows, dtype=np.int64)
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
         out = np.empty((len(rows), self.dim), dtype=np.int16)
+        if self._row_reader is not None:
+            if len(rows) and (rows.min() < 0 or rows.max() >= self.rows):
+                raise IndexError("row outside the index")
+            try:
+                self._row_reader.read_rows(self.file.fileno(), self.file.span("vectors")[0], PAGE,
+                                           self.rows_per_page, rows, out)
+            except OSError as exc:
+                raise self._error(f"section 'vectors' is truncated ({exc})") from None
+            return out
         pages, slot = np.unique(rows // self.rows_per_page, return_inverse=True)
         within = rows % self.rows_per_page
         per_page = self.rows_per_page * self.dim
@@ -325,6 +342,14 @@ class Segment:
                      "id_hash_rows"):
             setattr(self, name, None)
         self.file.close()
+
+
+def probe_scale(centroid_codes: np.ndarray) -> np.ndarray:
+    """Per-axis quantisation step of the centroid codes for probing (their own range, finer than
+    the vectors' since centroids are averages)."""
+    if not len(centroid_codes):
+        return np.ones(centroid_codes.shape[1], dtype=np.float32)
+    return np.maximum(np.abs(centroid_codes).max(axis=0) / 127.0, 1e-12).astype(np.float32)
 
 
 def ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:

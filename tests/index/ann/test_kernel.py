@@ -124,7 +124,7 @@ def test_compiled_and_numpy_searches_are_identical(compiled: kernel.Kernel, tmp_
         for q in queries:
             projected = q @ segment.basis_full
             code_query = projected[: segment.code_dims]
-            lists = np.argsort(-(segment.centroid_codes @ code_query))[:17]
+            lists = np.argsort(-(segment.centroid_codes @ code_query))[:17].astype(np.int64)
             lists = np.concatenate([lists, empty[:3]])  # empty lists scan to nothing
             rows_c, scores_c = scan(segment, fast, lists, code_query)
             rows_n, scores_n = scan(segment, slow, lists, code_query)
