@@ -39,7 +39,7 @@ class TestAnn(BackendConformance):
     @pytest.fixture(autouse=True)
     def _available(self) -> None:
         if _ann_backend_class() is None:
-            pytest.skip("agentfs.index.ann does not expose AnnBackend yet (built by another engineer)")
+            pytest.skip("agentfs.index.ann exports no AnnBackend: the ANN dense backend is missing from this install")
 
     def open_backend(self, folder: Path, dimension: int) -> VectorBackend:
         cls = _ann_backend_class()
