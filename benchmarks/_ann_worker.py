@@ -145,6 +145,10 @@ class Agentfs:
     def pages_per_query(self) -> float:
         return float(self.index.info()["memory"]["pages_per_query"])
 
+    def kernel(self) -> str:
+        """``c`` (the compiled scan) or ``numpy``."""
+        return str(self.index.info()["scan_kernel"])
+
 
 def serve(request: dict[str, Any]) -> dict[str, Any]:
     data, index = Path(request["data"]), Path(request["index"])
@@ -203,6 +207,7 @@ def serve(request: dict[str, Any]) -> dict[str, Any]:
         "open_and_warm_s": warm_s,
         "queries": len(queries),
         "load_average": os.getloadavg()[0],
+        **({"scan_kernel": engine.kernel()} if isinstance(engine, Agentfs) else {}),
     }
 
 
@@ -222,7 +227,7 @@ def sweep(request: dict[str, Any]) -> dict[str, Any]:
         recall = float(np.mean([len(set(f) & set(t.tolist())) / K for f, t in zip(found, truth, strict=True)]))
         points.append({"nprobe": int(nprobe), "rerank": engine.rerank, "recall_at_10": recall,
                        "qps": len(queries) / elapsed, "qps_cpu": len(queries) / cpu if cpu > 0 else None})
-    return {"points": points, "load_average": os.getloadavg()[0]}
+    return {"points": points, "load_average": os.getloadavg()[0], "scan_kernel": engine.kernel()}
 
 
 def main() -> None:

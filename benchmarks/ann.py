@@ -40,7 +40,7 @@ from _ann_data import CACHE, prepare  # noqa: E402
 
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                      "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
-NPROBES = (4, 8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768)
+NPROBES = (4, 8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 640, 768)
 CHROMA_EFS = (10, 20, 40, 100, 200)
 RECALL_TARGET = 0.95
 NICE = 0  # set from --nice
@@ -144,6 +144,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
                     "nprobes": list(args.nprobes), "rerank": args.rerank, "budget_mb": budget, "warm": warm},
                    one_thread=True)
     out["agentfs_curve"] = sweep["points"]
+    out["scan_kernel"] = sweep.get("scan_kernel")
     targets = {"agentfs": RECALL_TARGET}
     if chroma is not None:
         targets["agentfs_at_chroma_recall"] = max(RECALL_TARGET, chroma["recall_at_10"])
