@@ -71,6 +71,7 @@ class OpenFile:
         # close a redirection's fd before writing, so a flush before any write must not commit.
         self.written = False
         self.orphaned = False  # unlinked or overwritten while open: its bytes go nowhere
+        self.closed = False  # released: its staging file is gone
         self.call: str | None = None  # a tool's ``call`` file: the tool its written bytes run
         self.lock = threading.Lock()
         self._loader = loader  # (current path, version or None for the head) -> content
@@ -242,6 +243,7 @@ class OpenFile:
         self._source_bytes = None
 
     def close(self) -> None:
+        self.closed = True
         self._drop_source()
         if self._fd is not None:
             os.close(self._fd)

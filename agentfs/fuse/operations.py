@@ -455,15 +455,9 @@ class Operations:
                 if writable or pending.append:  # start from the other handle's content, committed
                     self._commit(path, pending)
                 else:  # a reader of a file being written reads what is staged so far
-                    if not self._admin:
-                        self.fs.require("read", path)
-                    with pending.lock:
-                        staged, attr = pending.staged_path(path), pending.current_attr()
-                    snapshot = OpenFile(path, attr, loader=lambda _path, _version: open(staged, "rb"),  # noqa: SIM115
-                                        staging_dir=self._staging_dir, keep_cache=False)
-                    with snapshot.lock:
-                        snapshot.load(path)
-                    return self._register(path, snapshot), True
+                    snapshot = self._snapshot_of(path, pending)
+                    if snapshot is not None:
+                        return self._register(path, snapshot), True
             attr, info, permissions = self._lookup(path)
             if info.kind == "dir":
                 return -errno.EISDIR
@@ -476,6 +470,21 @@ class Operations:
             return self._open_for_writing(path, flags, attr, info), True
         except Exception as exc:
             return -to_errno(exc, lookup=True)
+
+    def _snapshot_of(self, path: str, pending: OpenFile) -> OpenFile | None:
+        """A read-only handle on what ``pending`` has staged, or None when it was committed (or
+        dropped) meanwhile: then the store has the truth. Its release runs on another thread and
+        closes the staging file, so the snapshot opens its own descriptor under the writer's lock."""
+        if not self._admin:
+            self.fs.require("read", path)
+        with pending.lock:
+            if pending.closed or pending.orphaned or not (pending.created or pending.dirty):
+                return None
+            staged, attr = pending.staged_path(path), pending.current_attr()
+            snapshot = OpenFile(path, attr, loader=lambda _path, _version: open(staged, "rb"),  # noqa: SIM115
+                                staging_dir=self._staging_dir, keep_cache=False)
+            snapshot.load(path)
+        return snapshot
 
     def _open_for_writing(self, path: str, flags: int, attr: Attr, info: FileInfo) -> OpenFile:
         if self.read_only:
