@@ -337,9 +337,18 @@ class IndexService:
     def _synced(self, indexer: Indexer, **kwargs: Any) -> SyncReport:
         self._refresh()
         report = indexer.sync(**kwargs)
+        self._settle()
         if self._state is not None:
             self._seen_generation = self._state.generation
         return report
+
+    def _settle(self) -> None:
+        settle = getattr(self._backend, "settle", None)
+        if settle is not None:
+            try:
+                settle()
+            except Exception as exc:  # an optimisation: the index is already correct
+                log.warning("agentfs index: settling the backend after a bulk sync failed: %s", exc)
 
     def sync(self, fs: Any, *, progress: Progress | None = None, timeout: float | None = None) -> SyncReport:
         """Index every pending change now (any principal may ask; it reveals nothing)."""
@@ -398,6 +407,7 @@ class IndexService:
             report.chunks_written += tail.chunks_written
             report.texts_embedded += tail.texts_embedded
             report.cursor, report.lag = tail.cursor, tail.lag
+            self._settle()
             if self._state is not None:
                 self._state.prune_vectors()
                 self._seen_generation = self._state.generation
