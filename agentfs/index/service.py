@@ -32,7 +32,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +188,12 @@ class IndexService:
         if self._settings is None:
             self._settings = IndexSettings.from_config(self._store.config)
         return self._settings
+
+    def _default_kinds(self, fs: Any) -> frozenset[str]:
+        """What a search naming no path or kind covers: every mount whose provider is searched by
+        default (not ``/context``), and files outside any mount."""
+        return frozenset({"file"} | {self._kind_of(m.path) for m in self._table.mounts
+                                     if fs.provider_for(m.path).capabilities.default_search})
 
     def _kind_of(self, path: str) -> str:
         spec = self._table.route(path)
@@ -577,6 +583,8 @@ class IndexService:
         if not isinstance(query, str):
             raise ValidationError(f"a search query is text, got {type(query).__name__}")
         flt = SearchFilters.parse(path, **filters)
+        if flt.path is None and flt.kinds is None:
+            flt = replace(flt, kinds=self._default_kinds(fs))
         self.notice = None
         if not query.strip():
             return []

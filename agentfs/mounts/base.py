@@ -37,6 +37,9 @@ class Capabilities:
     supports_xattr: bool = True
     versioned: bool = True
     virtual: bool = False
+    # Found by a search that names no path or kind. Assembled contexts are not: they quote the
+    # files they were built from, and would crowd the originals out of every result list.
+    default_search: bool = True
 
     def to_dict(self) -> dict[str, bool]:
         return dict(self.__dict__)

@@ -100,7 +100,7 @@ class ContextProvider(CatalogProvider):
     """Assembled contexts: written by the pipeline (principal ``system``), read-only to everyone."""
 
     name = "context"
-    capabilities = Capabilities(read_only=True)
+    capabilities = Capabilities(read_only=True, default_search=False)
 
     def check_change(self, op: str, path: str, *, exists: bool, admin: bool, principal: str) -> None:
         if principal == SYSTEM:

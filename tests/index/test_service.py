@@ -50,6 +50,21 @@ def test_a_written_file_is_searchable_at_once(fs: ContextFS, mode: str) -> None:
         assert hit.lexical_rank == 1
 
 
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_assembled_contexts_are_searched_only_when_asked_for(fs: ContextFS, mode: str) -> None:
+    """A context quotes the files it was built from: a search naming no path leaves /context out
+    (the originals are not crowded out), and one naming /context or kind=context finds it."""
+    fs.write("/memory/semantic/coffee.md", NOTES["/memory/semantic/coffee.md"])
+    system = fs.as_principal("system")
+    system.write("/context/0123456789abcdef/context.txt", "Ana drinks oat-milk flat whites. " * 3)
+    assert paths(fs.search("Ana oat-milk flat whites", mode=mode)) == ["/memory/semantic/coffee.md"]
+    assert paths(fs.search("Ana oat-milk flat whites", mode=mode, path="/context")) == \
+        ["/context/0123456789abcdef/context.txt"]
+    assert "/context/0123456789abcdef/context.txt" in paths(
+        fs.search("Ana oat-milk flat whites", mode=mode, kind="context"))
+
+
 def test_changes_are_reflected_in_the_dense_index(seeded: ContextFS) -> None:
     fs = seeded
     assert "/memory/semantic/tea.md" in paths(fs.search("green tea sugar", mode="dense", k=2))
