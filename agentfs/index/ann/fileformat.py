@@ -363,7 +363,7 @@ class SectionFile:
         starts = np.concatenate(([0], breaks)).tolist()
         ends = np.concatenate((breaks, [count])).tolist()
         first_pages = pages[starts].tolist()
-        buffer = memoryview(out)
+        buffer = memoryview(out)  # type: ignore[arg-type]  # an ndarray is a buffer
         for start, end, page in zip(starts, ends, first_pages, strict=True):
             want = (end - start) * PAGE
             got = os.preadv(self._fd, [buffer[start * PAGE : end * PAGE]], offset + page * PAGE)

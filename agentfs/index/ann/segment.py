@@ -284,8 +284,8 @@ class Segment:
         for first in range(0, len(pages), _PREAD_PAGES):
             chunk = pages[first : first + _PREAD_PAGES]
             self.file.read_pages("vectors", chunk, self._page_buffer)
-            held = self._page_buffer[: len(chunk) * PAGE].view(np.int16).reshape(len(chunk), PAGE // 2)
-            held = held[:, :per_page].reshape(len(chunk), self.rows_per_page, self.dim)
+            flat = self._page_buffer[: len(chunk) * PAGE].view(np.int16).reshape(len(chunk), PAGE // 2)
+            held = flat[:, :per_page].reshape(len(chunk), self.rows_per_page, self.dim)
             here = (slot >= first) & (slot < first + len(chunk))
             out[here] = held[slot[here] - first, within[here]]
         return out
