@@ -561,7 +561,8 @@ class AnnIndex:
                 "code_dims": segment.code_dims if segment else 0,
                 "in_ram": sorted(segment.cached) if segment else [],
                 "vector_reads": ("pread" if segment.reads_vectors_with_pread else "mmap") if segment else None,
-                "scan_kernel": self._scratch.kernel_name if self._scratch is not None else None,
+                # What scores codes and reads re-rank rows: "c" (compiled) or "numpy".
+                "scan_kernel": self._scratch.kernel_name if self._scratch is not None else ann_kernel.name(),
                 "generation": segment.generation if segment else 0,
                 "bytes_on_disk": sum(f.stat().st_size for f in files if f.exists()),
                 "nprobe": self.search_params.nprobe,
