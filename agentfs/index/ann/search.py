@@ -1,14 +1,19 @@
 """Search over one main file: probe, scan, refine, re-rank; or an exact scan of chosen rows.
 
-One query is a fixed, short sequence of numpy calls whatever the collection size:
+One query is a fixed, short sequence of calls whatever the collection size:
 
-1. **probe**: score the list centroids (in code space, in RAM), keep the ``nprobe`` best lists;
-2. **scan**: gather their entries (one fancy index) and score the int8 codes with one
-   matrix-vector product per block of 2,048 entries;
+1. **probe**: score the int8 list centroid codes (in code space, in RAM), keep the ``nprobe``
+   best lists;
+2. **scan**: score the int8 codes of every entry of those lists: one call of the compiled kernel
+   (:mod:`agentfs.index.ann.kernel`), which reads the entries in place, or in numpy a gather
+   (one fancy index) and one matrix-vector product per block of 2,048 entries;
 3. **refine**: re-score the ``candidates`` best (at least a tenth of the scan) with the next
    principal axes (int8 per row);
 4. **re-rank**: fetch the ``rerank`` best full int16 vectors (one page each) and score them
    exactly.
+
+Code scores are integer sums (:func:`integer_query`), so the kernel and numpy return identical
+candidates.
 
 Each stage exists because it is ~10x cheaper per vector than the next: the scan reads 128 bytes
 per entry, the refine 128 more for a few hundred rows, the re-rank 768 bytes (and a page fault
