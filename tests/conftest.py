@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,19 @@ import pytest
 import agentfs
 from agentfs.fs import ContextFS
 from tests.helpers import ADMIN
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Mount records of every test (FUSE, hardening, tools on the mount) go to a private folder, never the developer's."""
+    folder = tmp_path_factory.mktemp("agentfs-runtime")
+    old = os.environ.get("AGENTFS_RUNTIME_DIR")
+    os.environ["AGENTFS_RUNTIME_DIR"] = str(folder)
+    yield
+    if old is None:
+        os.environ.pop("AGENTFS_RUNTIME_DIR", None)
+    else:
+        os.environ["AGENTFS_RUNTIME_DIR"] = old
 
 
 @pytest.fixture(autouse=True)

@@ -120,19 +120,6 @@ def wait_for(predicate, timeout: float = 5.0, interval: float = 0.05) -> bool:  
         time.sleep(interval)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Mount records of the tests go to a private folder, never the developer's."""
-    folder = tmp_path_factory.mktemp("agentfs-runtime")
-    old = os.environ.get("AGENTFS_RUNTIME_DIR")
-    os.environ["AGENTFS_RUNTIME_DIR"] = str(folder)
-    yield
-    if old is None:
-        os.environ.pop("AGENTFS_RUNTIME_DIR", None)
-    else:
-        os.environ["AGENTFS_RUNTIME_DIR"] = old
-
-
 def make_store(root: Path) -> ContextFS:
     return agentfs.init(root, admin=ADMIN)
 

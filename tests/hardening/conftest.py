@@ -56,19 +56,6 @@ class HardMount(Mount):
         return out
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Mount records of these tests go to a private folder, never the developer's."""
-    folder = tmp_path_factory.mktemp("agentfs-runtime")
-    old = os.environ.get("AGENTFS_RUNTIME_DIR")
-    os.environ["AGENTFS_RUNTIME_DIR"] = str(folder)
-    yield
-    if old is None:
-        os.environ.pop("AGENTFS_RUNTIME_DIR", None)
-    else:
-        os.environ["AGENTFS_RUNTIME_DIR"] = old
-
-
 def lazy_unmount(path: Path) -> None:
     """Detach a mount whose daemon is gone (``fusermount -uz``); a no-op when nothing is mounted."""
     for tool in ("fusermount3", "fusermount"):
