@@ -641,18 +641,23 @@ class IndexService:
                             stats=self._term_stats, seq=self._store.last_event_seq())
         if plan is not None:
             return self._lexical_bounded(conn, query, plan, depth, scope, flt, nodes)
+        return self._fts_filtered(match, depth, scope, flt, nodes)
+
+    def _fts_filtered(self, match: str, depth: int, scope: ReadScope, flt: SearchFilters,
+                      nodes: dict[int, Node], **options: Any) -> list[tuple[int, float]]:
+        """FTS5 rows readable by ``scope`` that pass ``flt``, best first (``options`` go to
+        ``fts_search``). Filters beyond read access and path run after SQL: widen until full."""
         limit = depth
         while True:
             rows = self._store.fts_search(
                 match, limit=limit, include_prefixes=None if scope.everything else scope.include_prefixes,
-                exclude_prefixes=scope.exclude_prefixes, owners=scope.owners, under=flt.path,
+                exclude_prefixes=scope.exclude_prefixes, owners=scope.owners, under=flt.path, **options,
             )
             out = []
             for node, score in rows:
                 if flt.matches(node.path, self._kind_of(node.path), node.meta, node.modified_ns):
                     nodes[node.id] = node
                     out.append((node.id, score))
-            # Filters beyond read access and path run after SQL: widen until the list is full.
             if len(out) >= depth or len(rows) < limit:
                 return out[:depth]
             limit *= 4
@@ -668,22 +673,8 @@ class IndexService:
         if not selective:
             # Every word is in half the files or more, where BM25 gives it (almost) no weight:
             # rank only the newest matches (those with every word first) instead of the table.
-            limit = depth
-            while True:
-                rows = self._store.fts_search(
-                    to_match(query), limit=limit,
-                    include_prefixes=None if scope.everything else scope.include_prefixes,
-                    exclude_prefixes=scope.exclude_prefixes, owners=scope.owners, under=flt.path,
-                    pool=self.settings.lexical_budget, match_all=to_match(query, "AND"),
-                )
-                out: list[tuple[int, float]] = []
-                for node, score in rows:
-                    if flt.matches(node.path, self._kind_of(node.path), node.meta, node.modified_ns):
-                        nodes[node.id] = node
-                        out.append((node.id, score))
-                if len(out) >= depth or len(rows) < limit:
-                    return out[:depth]
-                limit *= 4
+            return self._fts_filtered(to_match(query), depth, scope, flt, nodes,
+                                      pool=self.settings.lexical_budget, match_all=to_match(query, "AND"))
         window = max(BOUNDED_WINDOW, 4 * depth)
         while True:
             ranked = bounded_bm25(conn, selective, rest, limit=window)
