@@ -970,12 +970,10 @@ class ContextFS:
                 raise NotSupportedError("dense search needs the semantic index (agentfs index sync)")
             from agentfs.index.lexical import lexical_search
 
-            if path is None:  # as the index service: mounts searched by default (not /context)
-                hidden = tuple(m.path for m in self.mount_table.mounts
-                               if not self.provider_for(m.path).capabilities.default_search)
-                hits = lexical_search(self, query, k=k + 50, path=path)
-                return [h for h in hits if not any(paths.is_within(h.path, m) for m in hidden)][:k]
-            return lexical_search(self, query, k=k, path=path)
+            # As the index service: a search naming no path leaves out mounts not searched by default.
+            hidden = () if path else tuple(m.path for m in self.mount_table.mounts
+                                           if not self.provider_for(m.path).capabilities.default_search)
+            return lexical_search(self, query, k=k, path=path, exclude=hidden)
         return service.search(self, query, k=k, mode=mode, path=path, **filters)
 
     def service(self, name: str) -> Any:

@@ -149,11 +149,12 @@ def lexical_search(
     k: int = 10,
     path: str | tuple[str, ...] | None = None,
     pool: int | None = None,
+    exclude: tuple[str, ...] = (),
 ) -> list[SearchHit]:
     """BM25 hits the principal of ``fs`` may read; the filter runs before the LIMIT.
 
-    ``path`` may name several roots (one query over all of them). ``pool`` bounds the ranking to
-    that many newest matching files (see ``Store.fts_search``).
+    ``path`` may name several roots (one query over all of them); ``exclude`` leaves subtrees out.
+    ``pool`` bounds the ranking to that many newest matching files (see ``Store.fts_search``).
     """
     match = to_match(query)
     if not match:
@@ -163,7 +164,7 @@ def lexical_search(
         match,
         limit=k,
         include_prefixes=None if scope.everything else scope.include_prefixes,
-        exclude_prefixes=scope.exclude_prefixes,
+        exclude_prefixes=scope.exclude_prefixes + exclude,
         owners=scope.owners,
         under=path,
         pool=pool,

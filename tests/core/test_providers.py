@@ -95,6 +95,12 @@ class TestSearch(ProviderConformance):
         assert fs.read("/.search/coffee/02-beans.txt") == b"coffee beans from Kenya\n"
         assert fs.stat("/.search/coffee/02-beans.txt").size == len(b"coffee beans from Kenya\n")
 
+    def test_the_built_in_search_leaves_contexts_out_unless_asked(self, fs: ContextFS) -> None:
+        fs.write("/memory/semantic/coffee.md", "coffee: oat-milk flat whites\n")
+        fs.as_principal("system").write("/context/0123456789abcdef/context.txt", "coffee coffee coffee\n")
+        assert [h.path for h in fs.search("coffee")] == ["/memory/semantic/coffee.md"]
+        assert [h.path for h in fs.search("coffee", path="/context")] == ["/context/0123456789abcdef/context.txt"]
+
     def test_results_only_show_what_the_principal_may_read(self, fs: ContextFS) -> None:
         fs.write("/memory/semantic/public.md", "coffee for everyone\n")
         fs.write("/memory/semantic/secret.md", "coffee secret recipe\n")
