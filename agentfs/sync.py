@@ -9,6 +9,7 @@ committed, and the catalog keeps its last good version.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat as stat_mod
@@ -96,11 +97,12 @@ def scan(fs: ContextFS, under: str = "/") -> list[Change]:
 def scan_paths(fs: ContextFS, candidates: Iterable[str]) -> list[Change]:
     """Like :func:`scan`, for these namespace paths only (what a file watcher saw change).
 
-    The catalog (nodes, then pending commits) is read *before* the plain files. A commit landing
-    in between then looks at worst like an outside edit of the very bytes it wrote (committed
-    again, harmless), never like a stale plain file whose "edit" would undo it. An added folder
-    is walked, so a tree moved in from elsewhere arrives whole. Invalid names come back with a
-    ``problem``, as in :func:`scan`.
+    The catalog and the plain files are compared under the store's write lock, so no commit is
+    half-way through its plain-tree update meanwhile: a ``pending`` row is either applied (rows
+    are cleared lazily, at their writer's next commit) or was cut short by a crash, and then the
+    plain tree still shows exactly the version before it (see :func:`_cut_short`), which
+    recovery re-applies. An added folder is walked, so a tree moved in from elsewhere arrives
+    whole. Invalid names come back with a ``problem``, as in :func:`scan`.
     """
     store = fs._core.store
     store._flush_confirmed()
@@ -115,23 +117,23 @@ def scan_paths(fs: ContextFS, candidates: Iterable[str]) -> list[Change]:
             continue
         if path != "/" and not any(paths.is_within(path, v) for v in virtual):
             wanted.add(path)
-    nodes = {path: store.node(path) for path in sorted(wanted)}
-    tombs = {path: store.tombstone(path) for path, node in nodes.items() if node is None}
-    pending = {row[0] for row in store.conn.execute("SELECT node_id FROM pending")}
-    for path, node in nodes.items():
+    with store.quiescent():
+        nodes = {path: store.node(path) for path in sorted(wanted)}
+        tombs = {path: store.tombstone(path) for path, node in nodes.items() if node is None}
+        pending = {row[0] for row in store.conn.execute("SELECT node_id FROM pending")}
+        plain: dict[str, os.stat_result | None] = {}
+        for path, node in nodes.items():
+            try:
+                st: os.stat_result | None = os.lstat(store.plain_path(path))
+            except (FileNotFoundError, NotADirectoryError):
+                st = None
+            latest = node or tombs.get(path)
+            if latest is not None and latest.id in pending and _cut_short(store, latest, st):
+                continue
+            plain[path] = st
+    for path, st in plain.items():
+        node = nodes[path]
         full = store.plain_path(path)
-        try:
-            st = os.lstat(full)
-        except (FileNotFoundError, NotADirectoryError):
-            st = None
-        # A pending row is cleared lazily (at its writer's next commit), so it may be long done.
-        # The commit is still in flight only while the plain file is older than the commit: its
-        # update sets the file's mtime to the version's time, and an outside edit comes after.
-        latest = node or tombs.get(path)
-        if latest is not None and latest.id in pending and (
-            (st is None and node is not None) or (st is not None and st.st_mtime_ns < latest.modified_ns)
-        ):
-            continue  # neither side can be judged now
         if st is None:
             if node is not None and node.kind == "dir" and path in fs._core.providers:
                 changes.append(Change(path, "deleted", "dir", problem="mount folders cannot be deleted"))
@@ -146,11 +148,40 @@ def scan_paths(fs: ContextFS, candidates: Iterable[str]) -> list[Change]:
         elif node.kind != kind:
             changes.append(Change(path, "modified", kind, problem=f"was a {node.kind}, now a {kind}"))
         elif kind == "file" and (st.st_size != node.size or st.st_mtime_ns != node.modified_ns):
-            if st.st_size != node.size or _hash_file(full) != node.hash:
-                changes.append(Change(path, "modified", kind))
-        elif kind == "symlink" and hashlib.sha256(os.readlink(full).encode()).hexdigest() != node.hash:
-            changes.append(Change(path, "modified", kind))
+            with contextlib.suppress(FileNotFoundError):
+                if st.st_size != node.size or _hash_file(full) != node.hash:
+                    changes.append(Change(path, "modified", kind))
+        elif kind == "symlink":
+            with contextlib.suppress(FileNotFoundError):
+                if hashlib.sha256(os.readlink(full).encode()).hexdigest() != node.hash:
+                    changes.append(Change(path, "modified", kind))
     return changes
+
+
+def _cut_short(store: Any, latest: Any, st: os.stat_result | None) -> bool:
+    """Whether a pending commit's plain-tree update never happened (its writer died). Called under
+    the write lock, so it is not in flight. Cut short, the plain entry is still exactly the
+    version before: agentfs gave that file its version's mtime to the nanosecond, which an edit
+    made since (an editor, a script, the kernel's clock) does not reproduce; a renamed entry is
+    still missing at its new path. A pending new entry whose plain entry is missing was deleted
+    outside afterwards, or its writer died before anybody was told of it; either way the
+    deletion is what the plain tree shows.
+    """
+    before = store.conn.execute(
+        "SELECT kind, time_ns, op, path FROM versions WHERE node_id = ? AND version < ? "
+        "ORDER BY version DESC LIMIT 1",
+        (latest.id, latest.version),
+    ).fetchone()
+    if before is None or before[2] == "delete":
+        return False
+    if st is None:  # a rename whose plain-tree move never happened left nothing at the new path
+        return before[3] != latest.path
+    kind = "symlink" if stat_mod.S_ISLNK(st.st_mode) else "dir" if stat_mod.S_ISDIR(st.st_mode) else "file"
+    if kind != before[0]:
+        return False
+    if kind == "dir":  # folders' mtimes are the kernel's: a folder still there awaits its deletion
+        return bool(latest.deleted)
+    return st.st_mtime_ns == before[1]
 
 
 def _added_below(folder: Path, path: str) -> list[Change]:
@@ -190,7 +221,8 @@ def commit_changes(fs: ContextFS, changes: list[Change]) -> list[Change]:
         try:
             full = store.plain_path(change.path)
             if change.change == "deleted":
-                if store.node(change.path) is not None:
+                # Something back at the path since the scan is newer than the deletion.
+                if store.node(change.path) is not None and not os.path.lexists(full):
                     ext.rm(change.path, recursive=True)
             elif change.kind == "dir":
                 ext.mkdir(change.path, exist_ok=True)

@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,9 @@ from agentfs.store.store import META_DIR
 log = logging.getLogger("agentfs.watch")
 
 DEBOUNCE_S = 0.05  # an editor's save is several file system events in a few milliseconds
+# A file written in place (truncated, then written) is committed once it is closed; one held open
+# without a close is committed after this long without events, as it stands then.
+WRITING_S = 1.0
 EXPECT_S = 30.0  # how long a commit of ours explains later events on its path
 _ABSENT = object()
 
@@ -72,6 +76,7 @@ class Watcher:
         self._interval = interval
         self._lock = threading.Lock()
         self._dirty: set[str] = set()
+        self._writing: dict[str, float] = {}  # path -> last event of a write not closed yet
         self._expected: dict[str, tuple[object, float]] = {}  # path -> (mtime_ns | _ABSENT, when)
         self._own: set[int] = set()  # outbox seqs of this process's commits
         self._cursor = 0
@@ -135,8 +140,9 @@ class Watcher:
 
     # --- inputs ---------------------------------------------------------------------------------
 
-    def _saw(self, full_path: str) -> None:
-        """A file system event on ``full_path`` (a plain path under the store root)."""
+    def _saw(self, full_path: str, *, writing: bool = False) -> None:
+        """A file system event on ``full_path`` (a plain path under the store root). ``writing``:
+        the event was a regular file's modification, so a close should follow."""
         try:
             rel = os.path.relpath(full_path, self._root)
         except ValueError:
@@ -145,9 +151,29 @@ class Watcher:
             return
         if os.sep not in rel:
             self._watch_top(Path(full_path))  # a new top-level folder
+        if writing:
+            try:
+                writing = stat.S_ISREG(os.lstat(full_path).st_mode)
+            except OSError:
+                writing = False
+        path = "/" + rel.replace(os.sep, "/")
         with self._lock:
-            self._dirty.add("/" + rel.replace(os.sep, "/"))
+            self._dirty.add(path)
+            if writing:
+                self._writing[path] = time.monotonic()
+            else:
+                self._writing.pop(path, None)
         self._wake.set()
+
+    def _settled(self, dirty: set[str]) -> set[str]:
+        """The dirty paths not being written right now; the others wait for their close."""
+        now = time.monotonic()
+        with self._lock:
+            busy = {p for p in dirty if now - self._writing.get(p, -WRITING_S) < WRITING_S}
+            for path in dirty - busy:
+                self._writing.pop(path, None)
+            self._dirty |= busy  # looked at again by the next rounds (every `interval`)
+        return dirty - busy
 
     def _on_own_event(self, event: Event) -> None:
         now = time.monotonic()
@@ -183,7 +209,7 @@ class Watcher:
         if foreign and self._on_foreign is not None:
             self._on_foreign(foreign)
         if dirty and self._commit_edits and self._may_commit():
-            self._commit(sorted(p for p in dirty if not self._explained(p)))
+            self._commit(sorted(p for p in self._settled(dirty) if not self._explained(p)))
         digest = self._rules_digest()
         if digest != self._rules:
             self._rules = digest
@@ -277,7 +303,11 @@ class _Handler:
             return
         if event.event_type in ("opened", "closed_no_write"):
             return
-        self._watcher._saw(os.fsdecode(event.src_path))
+        # A modification (a truncation, a write) is followed by a close when the writer is done.
+        # A creation is not waited for: it may have been moved in whole, with no close to come,
+        # and committing a new file before its first write only adds a version.
+        writing = not event.is_directory and event.event_type == "modified"
+        self._watcher._saw(os.fsdecode(event.src_path), writing=writing)
         dest = getattr(event, "dest_path", "")
         if dest:
             self._watcher._saw(os.fsdecode(dest))

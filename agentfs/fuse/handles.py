@@ -102,6 +102,12 @@ class OpenFile:
             self._source_bytes = source.read()
             source.close()
 
+    @property
+    def loaded(self) -> bool:
+        """Whether this handle served reads from the store (a warm ``cat`` is served by the page
+        cache and never does)."""
+        return self._source is not None or self._source_bytes is not None
+
     def _read_source(self, path: str, size: int, offset: int) -> bytes:
         self.load(path)
         if self._source_fd is not None:

@@ -729,7 +729,13 @@ class Operations:
         if not handle.writable:
             self._unregister(path, handle)
             with handle.lock:
+                stale = handle.keep_cache and handle.loaded and self._outdated(path, handle)
                 handle.close()
+            if stale and self.kernel is not None:
+                # A read that was in flight when a newer version's invalidation went out put the
+                # old bytes back into the page cache, which keep_cache would serve from now on.
+                # Every read of this handle has been answered by now: drop its pages again.
+                self.kernel.paths([(path, False)])
             return 0
         try:
             self._commit(path, handle)
@@ -745,6 +751,13 @@ class Operations:
             if never_existed and self.kernel is not None:
                 self.kernel.paths([(path, True)])
         return 0
+
+    def _outdated(self, path: str, handle: OpenFile) -> bool:
+        """Whether a reading handle's version is no longer the head of ``path``."""
+        try:
+            return self._lookup(path)[1].version != handle.version
+        except Exception:
+            return True  # gone or renamed away: dropping its pages costs nothing
 
     # --- names ----------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import stat
 import threading
 import time
 import uuid
@@ -49,7 +50,7 @@ from agentfs.errors import (
     StoreError,
     StoreNotFoundError,
 )
-from agentfs.governance.policy import Policy, Rule
+from agentfs.governance.policy import EXTERNAL, Policy, Rule
 from agentfs.store.objects import ObjectStore, no_space
 from agentfs.store.records import (
     NODE_COLUMNS,
@@ -498,6 +499,18 @@ class Store:
             finally:
                 fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
 
+    @contextlib.contextmanager
+    def quiescent(self) -> Iterator[None]:
+        """Hold the write lock without committing: while it is held no commit is in flight in any
+        process (every writer updates the plain tree before it lets go), so a ``pending`` row is
+        either applied (rows are cleared lazily) or left by a writer that died."""
+        with self._write_lock:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+
     def record_denial(self, principal: str, action: str, path: str, reason: str, detail: dict | None = None) -> None:
         """Audit a denied action in a transaction of its own (nothing else commits)."""
         with self.transaction() as tx:
@@ -571,6 +584,27 @@ class Store:
                 target.rmdir()  # fails, and is left alone, when something is still inside
             else:
                 target.unlink()
+
+    def adopt_plain(self, node: Node) -> None:
+        """Make the plain file of an outside edit committed as ``external`` agentfs' own: it
+        already holds the bytes, so it only gets the version's mode and mtime. Rewriting it would
+        undo whatever happened to it since it was read (another edit, a deletion), which the
+        watcher commits next; then it is left as it is."""
+        target = self.plain_path(node.path)
+        try:
+            st = os.lstat(target)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        if not stat.S_ISREG(st.st_mode) or st.st_size != node.size:
+            return
+        hasher = hashlib.sha256()
+        with open(target, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                hasher.update(chunk)
+        if hasher.hexdigest() != node.hash:
+            return
+        os.chmod(target, node.mode & 0o7777)
+        os.utime(target, ns=(node.modified_ns, node.modified_ns))
 
     def write_plain(self, path: str, data: bytes | None, digest: str | None, mode: int, mtime_ns: int) -> None:
         """Atomically replace one plain file with content (from ``data`` or the object)."""
@@ -965,7 +999,10 @@ class Transaction:
             try:
                 if action == "write":
                     node, data = payload
-                    store.write_plain(node.path, data, node.hash, node.mode, node.modified_ns)
+                    if node.author == EXTERNAL:  # the plain file is where these bytes came from
+                        store.adopt_plain(node)
+                    else:
+                        store.write_plain(node.path, data, node.hash, node.mode, node.modified_ns)
                     store._confirmed.add(node.id)
                 elif action == "mkdir":
                     store.plain_path(payload.path).mkdir(parents=True, exist_ok=True)
@@ -974,7 +1011,9 @@ class Transaction:
                     os.chmod(store.plain_path(payload.path), payload.mode & 0o7777)
                     store._confirmed.add(payload.id)
                 elif action == "delete":
-                    store.materialize(payload)
+                    # An outside deletion is already done; what is there now came after it.
+                    if payload.author != EXTERNAL:
+                        store.materialize(payload)
                     store._confirmed.add(payload.id)
                 elif action == "rename":
                     src, dst = payload

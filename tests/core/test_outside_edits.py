@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
+from collections.abc import Callable
 
 from agentfs.fs import ContextFS
 from agentfs.types import Change
+from agentfs.watch import Watcher
 
 
 def _changes(changes: list[Change]) -> dict[str, tuple[str, str | None]]:
@@ -117,3 +120,118 @@ def test_deleting_a_mount_folder_outside_is_refused(store: ContextFS) -> None:
     assert change.path == "/scratchpad" and change.problem
     store.sync()
     assert store.stat("/scratchpad").kind == "dir"
+
+
+def _other_process(store: ContextFS) -> ContextFS:
+    """A second handle with a Store of its own: its commits' pending rows stay (they are cleared
+    lazily, at its next commit), as a live writer in another process leaves them."""
+    other = ContextFS.open(store.root, principal=store.principal)
+    assert other._core.store is not store._core.store
+    return other
+
+
+def test_an_edit_right_after_another_processs_commit_is_seen(store: ContextFS) -> None:
+    other = _other_process(store)
+    try:
+        other.write("/knowledge/fresh.txt", "AAAA original\n")
+        version = store.stat("/knowledge/fresh.txt")
+        plain = store.root / "knowledge/fresh.txt"
+        plain.write_text("BBBB original\n")
+        # The kernel stamps files with a clock that lags by up to a tick: an edit made within a
+        # tick of the commit may look older than it. It is an edit all the same.
+        os.utime(plain, ns=(version.modified_ns - 1_000, version.modified_ns - 1_000))
+        assert _changes(store.status(only=["/knowledge/fresh.txt"])) == {"/knowledge/fresh.txt": ("modified", None)}
+        other.write("/knowledge/made.txt", "made\n")
+        (store.root / "knowledge/made.txt").unlink()  # deleted outside; the writer lives on
+        assert _changes(store.status(only=["/knowledge/made.txt"])) == {"/knowledge/made.txt": ("deleted", None)}
+    finally:
+        other.close()
+
+
+def test_a_commit_cut_short_by_a_crash_is_left_to_recovery(store: ContextFS) -> None:
+    writer, mover = _other_process(store), _other_process(store)
+    plain = store.root / "knowledge/torn.txt"
+    try:
+        writer.write("/knowledge/torn.txt", "version one\n")
+        one = plain.read_bytes(), os.stat(plain).st_mtime_ns
+        mover.write("/knowledge/moved-from.txt", "moving\n")
+        mover.mv("/knowledge/moved-from.txt", "/knowledge/moved-to.txt")
+        writer.write("/knowledge/torn.txt", "version two\n")
+        # As if both writers died between their last commit and its plain-tree update: the file
+        # is still exactly version one (mtime to the nanosecond), the move never happened, and
+        # neither writer confirmed its commit.
+        plain.write_bytes(one[0])
+        os.utime(plain, ns=(one[1], one[1]))
+        os.replace(store.root / "knowledge/moved-to.txt", store.root / "knowledge/moved-from.txt")
+        writer._core.store._confirmed.clear()
+        mover._core.store._confirmed.clear()
+        assert store.status(only=["/knowledge/torn.txt", "/knowledge/moved-to.txt"]) == []
+    finally:
+        writer.close()
+        mover.close()
+    reopened = ContextFS.open(store.root, principal=store.principal)  # recovery re-applies the heads
+    try:
+        assert plain.read_bytes() == b"version two\n"
+        assert (store.root / "knowledge/moved-to.txt").read_text() == "moving\n"
+        assert not (store.root / "knowledge/moved-from.txt").exists()
+        assert reopened.status() == []
+    finally:
+        reopened.close()
+
+
+def test_committing_an_outside_edit_never_undoes_a_newer_one(store: ContextFS) -> None:
+    external = store.as_principal("external")
+    plain = store.root / "knowledge/raced.txt"
+    plain.write_text("newer edit\n")
+    # The outside edit read a moment ago ("older edit") commits after the file changed again:
+    # the plain file keeps the newer bytes, and status reports them for the next commit.
+    external.write("/knowledge/raced.txt", "older edit\n")
+    assert plain.read_text() == "newer edit\n"
+    assert _changes(store.status()) == {"/knowledge/raced.txt": ("modified", None)}
+    store.sync()
+    assert store.read("/knowledge/raced.txt") == b"newer edit\n"
+    # Deleted again before the commit of its creation: it stays deleted.
+    external.write("/knowledge/brief.txt", "here for a moment\n")
+    assert not (store.root / "knowledge/brief.txt").exists()
+    assert _changes(store.status()) == {"/knowledge/brief.txt": ("deleted", None)}
+    # Recreated before the commit of its deletion: the new file stays.
+    store.write("/knowledge/back.txt", "first\n")
+    (store.root / "knowledge/back.txt").unlink()
+    changes = store.status()
+    (store.root / "knowledge/back.txt").write_text("second\n")
+    store.commit_external(changes)
+    assert (store.root / "knowledge/back.txt").read_text() == "second\n"
+    # An outside edit committed as it is gets the version's time, so status is clean after it.
+    (store.root / "knowledge/clean.txt").write_text("as edited\n")
+    store.sync()
+    assert store.status() == []
+
+
+def _wait(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def test_the_watcher_commits_a_file_rewritten_in_place_once_it_is_closed(store: ContextFS) -> None:
+    store.write("/knowledge/notes.txt", "first version\n")
+    with Watcher(store, interval=0.05):
+        with open(store.root / "knowledge/notes.txt", "wb") as handle:  # truncated, not closed
+            handle.write(b"second ")
+            handle.flush()
+            time.sleep(0.5)  # several rounds of the watcher
+            assert store.read("/knowledge/notes.txt") == b"first version\n"
+            handle.write(b"version\n")
+        assert _wait(lambda: store.read("/knowledge/notes.txt") == b"second version\n")
+        assert [v.author for v in store.log("/knowledge/notes.txt")] == ["user:admin", "external"]
+        # A writer that keeps the file open is committed after a quiet second, as the file stands.
+        with open(store.root / "knowledge/open.txt", "wb") as handle:
+            handle.write(b"held open\n")
+            handle.flush()
+            assert _wait(lambda: store.exists("/knowledge/open.txt"))
+            handle.write(b"still open\n")
+            handle.flush()
+            assert _wait(lambda: store.read("/knowledge/open.txt") == b"held open\nstill open\n", timeout=5)
