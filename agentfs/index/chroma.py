@@ -15,9 +15,10 @@ suite checks this against every Chroma we run).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -153,21 +154,37 @@ class ChromaBackend:
                 self._client.heartbeat()
             except Exception as exc:
                 raise StoreError(f"cannot reach the Chroma server at {url}: {exc}") from None
-        elif self.path is not None:
-            self.path.mkdir(parents=True, exist_ok=True)
-            self._client = chromadb.PersistentClient(path=str(self.path), settings=settings)
-        else:
+        elif self.path is None:
             raise StoreError("ChromaBackend needs a path (embedded) or a url (server)")
         self.collection_name = collection
-        self._collection = self._client.get_or_create_collection(
-            collection, configuration={"hnsw": dict(_HNSW)}, embedding_function=None,  # type: ignore[arg-type]
-        )
+        with self._opening():
+            if self.path is not None:
+                self._client = chromadb.PersistentClient(path=str(self.path), settings=settings)
+            self._collection = self._client.get_or_create_collection(
+                collection, configuration={"hnsw": dict(_HNSW)}, embedding_function=None,  # type: ignore[arg-type]
+            )
         self._max_batch = max(1, int(self._client.get_max_batch_size()))
         # An embedded client must be reopened to see what another process added (Chroma keeps
         # its HNSW segment in memory); a server is shared by every process.
         self.shared = url is not None
         self._last_row: tuple[str, np.ndarray, dict[str, Any]] | None = None  # for settle()
         self._written_since_settle = 0
+
+    @contextlib.contextmanager
+    def _opening(self) -> Iterator[None]:
+        """One process at a time creates an embedded database and its collection: two doing it at
+        once (a mount and its background indexer, on a fresh store) both run Chroma's migrations,
+        and one fails with "table collections already exists"."""
+        if self.path is None:
+            yield
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path.parent / f"{self.path.name}.lock", "a+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
     # --- writes ---------------------------------------------------------------------------------
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from agentfs.index.chroma import ChromaBackend
@@ -26,3 +29,20 @@ def test_chroma_settle_after_a_bulk_load_changes_nothing(tmp_path: Path) -> None
         assert [h.id for h in top] == [ids[-1]]
     finally:
         backend.close()
+
+
+def test_processes_opening_a_fresh_embedded_database_at_once_all_succeed(tmp_path: Path) -> None:
+    """A mount and its background indexer open a new store's Chroma at the same moment: Chroma's
+    own migrations must not run twice ("table collections already exists", "database is locked")."""
+    for trial in range(2):
+        path = tmp_path / f"trial{trial}" / "chroma"
+        start = time.time() + 3  # after every process has imported chromadb
+        code = ("import time\nfrom agentfs.index.chroma import ChromaBackend\n"
+                f"time.sleep(max(0.0, {start} - time.time()))\n"
+                f"b = ChromaBackend(path={str(path)!r}, collection='race'); print(b.count()); b.close()")
+        procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for _ in range(4)]
+        for proc in procs:
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err.decode()[-2000:]
+            assert out.strip() == b"0"
