@@ -542,18 +542,47 @@ class Store:
                     row = self.conn.execute(
                         "SELECT old_path FROM versions WHERE node_id = ? ORDER BY version DESC LIMIT 1", (node.id,)
                     ).fetchone()
-                    if row and row[0] and self.node(row[0]) is None:
+                    if row and row[0] and self.node(row[0]) is None and not self._leave_plain(node, row[0]):
                         stale.add(row[0])
                 for old in sorted(stale, reverse=True):
                     self._remove_plain(old)
                 # Tombstones first, so a deletion never undoes what now lives at its path.
                 for node in sorted(nodes, key=lambda n: (not n.deleted, n.path)):
-                    self.materialize(node)
-                    repaired.append(node.path)
+                    if not self._leave_plain(node, node.path):
+                        self.materialize(node)
+                        repaired.append(node.path)
                 self.conn.executemany("DELETE FROM pending WHERE node_id = ?", [(i,) for i in ids])
             finally:
                 fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
         return repaired
+
+    def _leave_plain(self, node: Node, path: str) -> bool:
+        """Whether recovery must leave a pending file's plain entry at ``path`` as it is: applied
+        already, or applied and changed outside since, so that re-applying the commit would undo a
+        newer edit. Rows are cleared lazily, so most pending rows a store sees at open belong to
+        live writers and are long applied.
+
+        agentfs stamps every file it writes with its version's time, to the nanosecond: the head's
+        time means applied (and whole, if the size agrees: else torn by a power cut), the time of
+        the version before means cut short. Any other time is an edit made since, which is left
+        for ``sync`` or a mount's watcher to commit. A missing entry is re-applied: that is what a
+        creation or a rename cut short looks like.
+        """
+        if node.kind != "file":
+            return False
+        try:
+            st = os.lstat(self.plain_path(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        if st.st_mtime_ns == node.modified_ns and not node.deleted:
+            return st.st_size == node.size  # applied: nothing to repair (else torn: repair)
+        before = self.conn.execute(
+            "SELECT time_ns, op FROM versions WHERE node_id = ? AND version < ? ORDER BY version DESC LIMIT 1",
+            (node.id, node.version),
+        ).fetchone()
+        return before is None or before[1] == "delete" or st.st_mtime_ns != before[0]
 
     def materialize(self, node: Node) -> None:
         """Make the plain tree show ``node``'s head (idempotent)."""

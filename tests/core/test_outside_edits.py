@@ -155,6 +155,7 @@ def test_a_commit_cut_short_by_a_crash_is_left_to_recovery(store: ContextFS) -> 
         writer.write("/knowledge/torn.txt", "version one\n")
         one = plain.read_bytes(), os.stat(plain).st_mtime_ns
         mover.write("/knowledge/moved-from.txt", "moving\n")
+        written = os.stat(store.root / "knowledge/moved-from.txt").st_mtime_ns
         mover.mv("/knowledge/moved-from.txt", "/knowledge/moved-to.txt")
         writer.write("/knowledge/torn.txt", "version two\n")
         # As if both writers died between their last commit and its plain-tree update: the file
@@ -163,6 +164,7 @@ def test_a_commit_cut_short_by_a_crash_is_left_to_recovery(store: ContextFS) -> 
         plain.write_bytes(one[0])
         os.utime(plain, ns=(one[1], one[1]))
         os.replace(store.root / "knowledge/moved-to.txt", store.root / "knowledge/moved-from.txt")
+        os.utime(store.root / "knowledge/moved-from.txt", ns=(written, written))
         writer._core.store._confirmed.clear()
         mover._core.store._confirmed.clear()
         assert store.status(only=["/knowledge/torn.txt", "/knowledge/moved-to.txt"]) == []
@@ -235,3 +237,30 @@ def test_the_watcher_commits_a_file_rewritten_in_place_once_it_is_closed(store: 
             handle.write(b"still open\n")
             handle.flush()
             assert _wait(lambda: store.read("/knowledge/open.txt") == b"held open\nstill open\n", timeout=5)
+
+
+def test_opening_the_store_never_undoes_an_outside_edit(store: ContextFS) -> None:
+    """Opening a store re-applies pending commits (a writer may have died before its plain-tree
+    update). A live writer's rows are pending too, long applied; an edit made since stays."""
+    writer = _other_process(store)
+    plain = store.root / "knowledge/kept.txt"
+    try:
+        writer.write("/knowledge/kept.txt", "written by a live process\n")
+        plain.write_text("edited outside since\n")
+        torn = store.root / "knowledge/torn.txt"
+        writer2 = _other_process(store)
+        writer2.write("/knowledge/torn.txt", "whole content\n")
+        head = os.stat(torn).st_mtime_ns
+        torn.write_bytes(b"")  # a power cut: the rename and the time persisted, not the bytes
+        os.utime(torn, ns=(head, head))
+        writer2._core.store._confirmed.clear()
+        writer2.close()
+        opened = ContextFS.open(store.root, principal=store.principal)  # runs recovery
+        try:
+            assert plain.read_text() == "edited outside since\n"
+            assert torn.read_text() == "whole content\n"
+            assert _changes(opened.status()) == {"/knowledge/kept.txt": ("modified", None)}
+        finally:
+            opened.close()
+    finally:
+        writer.close()
