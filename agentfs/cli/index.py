@@ -176,6 +176,52 @@ def rebuild(
                       f"{report.texts_embedded} embedded", markup=False)
 
 
+# Settings that decide what the index holds: changing one means re-indexing everything.
+_REBUILD_KEYS = ("embedder", "backend", "chroma_url", "chunk_tokens", "max_chunks")
+
+
+@index_app.command("config")
+def config(
+    store: str = StoreArg,
+    settings: list[str] = typer.Argument(
+        None, help="KEY=VALUE to set (a number where the setting is one); none: show every setting."),
+    unset: list[str] = typer.Option([], "--unset", help="Back to the default for KEY (repeatable)."),
+    principal: str | None = AsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Show or change the index settings: fusion, dense_weight, lexical_budget, catch_up_events
+    apply at the next search; embedder, backend, chroma_url, chunk_tokens, max_chunks after
+    `agentfs index rebuild`."""
+    changes: dict[str, Any] = {key: None for key in unset}
+    for item in settings or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="SETTINGS")
+        changes[key.strip()] = _value(raw.strip())
+    with open_store(store, principal, as_json) as fs:
+        service = _service(fs)
+        current = service.configure(fs, **changes) if changes else service.settings
+    values = {key: getattr(current, key) for key in current.KEYS}
+    rebuild = sorted(k for k in changes if k in _REBUILD_KEYS)
+    if as_json:
+        print_json({"settings": values, "rebuild_needed": rebuild})
+        return
+    for key, value in values.items():
+        console.print(f"{key:>16}: {value}", markup=False)
+    if rebuild:
+        err_console.print(f"{', '.join(rebuild)} take(s) effect after `agentfs index rebuild {store}`", markup=False)
+
+
+def _value(raw: str) -> Any:
+    """A setting's value as typed: an integer, a number, or text."""
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            continue
+    return raw
+
+
 def register(app: typer.Typer) -> None:
     app.command("search")(search)
     app.add_typer(index_app, name="index")

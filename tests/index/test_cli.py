@@ -104,3 +104,26 @@ def test_search_filters_on_the_command_line(ctx: str) -> None:
     assert found("--since", "2999-01-01") == []
     done = cli("search", ctx, "capital", "--since", "yesterday-ish", "--as", ADMIN)
     assert done.exit_code == 1 and done.output.startswith("agentfs: error: search filter since=")
+
+
+def test_index_config_shows_sets_and_refuses(ctx: str) -> None:
+    shown = json.loads(cli("index", "config", ctx, "--json", "--as", ADMIN).output)
+    assert shown["settings"]["fusion"] == "minmax" and shown["settings"]["embedder"] == "hash"
+    done = cli("index", "config", ctx, "fusion=rrf", "lexical_budget=500", "dense_weight=0.7", "--json", "--as", ADMIN)
+    assert done.exit_code == 0, done.output
+    settings = json.loads(done.output)["settings"]
+    assert (settings["fusion"], settings["lexical_budget"], settings["dense_weight"]) == ("rrf", 500, 0.7)
+    status = json.loads(cli("index", "status", ctx, "--json", "--as", ADMIN).output)
+    assert status["fusion"] == "rrf"  # a new process reads what was saved
+    assert cli("search", ctx, "capital", "--as", ADMIN).exit_code == 0
+    back = json.loads(cli("index", "config", ctx, "--unset", "fusion", "--json", "--as", ADMIN).output)
+    assert back["settings"]["fusion"] == "minmax" and back["settings"]["lexical_budget"] == 500
+    rebuild = json.loads(cli("index", "config", ctx, "chunk_tokens=128", "--json", "--as", ADMIN).output)
+    assert rebuild["rebuild_needed"] == ["chunk_tokens"]
+    for bad, message in (("fusion=bogus", "unknown fusion 'bogus'"), ("nonsense=1", "unknown index setting nonsense"),
+                         ("lexical_budget=-1", "lexical_budget must be"), ("fusion", "expected KEY=VALUE")):
+        refused = cli("index", "config", ctx, bad, "--as", ADMIN)
+        assert refused.exit_code != 0 and message in refused.output, refused.output
+    denied = cli("index", "config", ctx, "fusion=rrf", "--as", "agent:x")
+    assert denied.exit_code == 1 and "may not configure the index" in denied.output
+    assert json.loads(cli("index", "config", ctx, "--json", "--as", ADMIN).output)["settings"]["fusion"] == "minmax"
