@@ -997,15 +997,23 @@ class ContextFS:
         if service is None:
             raise NotSupportedError("tool execution is not available in this installation", path=path)
         ok = False
+        entry: str | None = None  # the history entry that records the call, named in the audit row
+        detail = bool(options.pop("detail", False))
         try:
-            result = service.exec(self, path, args if args is not None else {}, **options)
+            call = service.exec(self, path, args if args is not None else {}, detail=True, **options)
             ok = True
-            return result
+            entry = call.ref.path if call.ref is not None else None
+            return call if detail else call.value
+        except AgentFSError as exc:
+            entry = exc.details.get("entry")
+            raise
         finally:
             # A tool acts outside the store, so an allowed call is audited like a mutation.
+            audit: dict[str, Any] = {"ok": ok, "session": options.get("session") or "default"}
+            if entry:
+                audit["entry"] = entry
             with self._core.store.transaction() as tx:
-                tx.audit(self.principal, "exec", path, "allow", decision.reason, None,
-                         {"ok": ok, "session": options.get("session") or "default"})
+                tx.audit(self.principal, "exec", path, "allow", decision.reason, None, audit)
 
     # --- internal hooks for services and front-ends --------------------------------------------
 

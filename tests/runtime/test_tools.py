@@ -103,7 +103,18 @@ def test_a_failing_tool_is_a_tool_error_recorded_in_history(demo: ContextFS) -> 
     [entry] = HistoryLog(demo, "s3").entries()
     assert entry["ok"] is False and "the river is dry" in entry["error"]["message"]
     assert caught.value.details["entry"] == entry["path"]
-    assert demo.audit(path="/tools/demo/fail")[-1].action == "exec"
+    row = demo.audit(path="/tools/demo/fail")[-1]
+    assert row.action == "exec" and json.loads(row.detail or "{}") == {"ok": False, "session": "s3",
+                                                                      "entry": entry["path"]}
+
+
+def test_the_audit_row_of_a_call_names_its_history_entry(demo: ContextFS) -> None:
+    call = demo.exec("/tools/demo/weather", {"city": "Lisbon"}, session="s4", detail=True)
+    [entry] = HistoryLog(demo, "s4").entries()
+    assert call.ref is not None and call.ref.path == entry["path"]
+    row = demo.audit(path="/tools/demo/weather")[-1]
+    assert json.loads(row.detail or "{}") == {"ok": True, "session": "s4", "entry": entry["path"]}
+    assert demo.exec("/tools/demo/weather", {"city": "Lisbon"}, session="s4") == call.value  # plain value
 
 
 def test_a_tool_acts_with_the_callers_permissions(demo: ContextFS) -> None:
