@@ -119,6 +119,7 @@ class Watcher:
                 self._observer.join(timeout=5)
         if self._unsubscribe is not None:
             self._unsubscribe()
+            self._unsubscribe = None
         if self._commit_lock_fd is not None:
             os.close(self._commit_lock_fd)
             self._commit_lock_fd = None

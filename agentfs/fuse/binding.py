@@ -89,11 +89,34 @@ def libfuse_version(lib: ctypes.CDLL | None) -> str:
     return name.rsplit(marker, 1)[-1] if marker in name else ""
 
 
-def serve(operations: Any, mountpoint: str, options: list[str]) -> None:
+EXIT_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+_session: list[int] = []  # libfuse's struct fuse_session *, once the loop runs
+
+
+def remember_session() -> None:
+    """Note the running session (call from ``fsinit``, libfuse's init context)."""
+    lib = libfuse()
+    if lib is None:
+        return
+    lib.fuse_get_context.restype = ctypes.c_void_p
+    lib.fuse_get_session.restype = ctypes.c_void_p
+    lib.fuse_get_session.argtypes = [ctypes.c_void_p]
+    context = lib.fuse_get_context()
+    fuse_ptr = ctypes.c_uint64.from_address(context).value if context else 0
+    session = lib.fuse_get_session(fuse_ptr) if fuse_ptr else 0
+    if session:
+        _session[:] = [session]
+
+
+def serve(operations: Any, mountpoint: str, options: list[str], *,
+          on_signal: Callable[[], None] | None = None) -> None:
     """Mount and run libfuse's multithreaded loop until unmounted or signalled (blocks).
 
-    libfuse installs its own SIGINT/SIGTERM/SIGHUP handlers: any of them ends the loop, and
-    libfuse unmounts before this returns.
+    SIGINT, SIGTERM and SIGHUP end the loop in order: a thread of ours learns of them, calls
+    ``on_signal`` (which stops everything that reaches into libfuse from outside a request:
+    the kernel cache invalidation), and only then asks libfuse to leave its loop, unmount and
+    free its tables. libfuse's own handlers would end the loop at once, freeing what those
+    threads still use.
 
     Raises:
         fuse.FuseError: libfuse could not mount (its reason went to standard error).
@@ -109,13 +132,63 @@ def serve(operations: Any, mountpoint: str, options: list[str]) -> None:
     args = ["agentfs", mountpoint, "-f"]
     if options:
         args += ["-o", ",".join(options)]
-    # libfuse installs its exit handler only on signals left at SIG_DFL. Python's own SIGINT
-    # handler would never run while the main thread sits in libfuse's C loop: Ctrl-C would do
-    # nothing. Hand the three signals to libfuse for the loop's lifetime.
-    exits = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {sig: signal.signal(sig, signal.SIG_DFL) for sig in exits}
+    # Python's C-level handler runs on whichever thread gets the signal and writes its number to
+    # the wakeup pipe; our thread reads it there (the Python-level handlers, no-ops, would run
+    # only when the main thread is back from libfuse). A handler of ours also keeps libfuse from
+    # installing its own, which would end the loop at once. SIGUSR2 interrupts libfuse's wait.
+    wake_read, wake_write = os.pipe2(os.O_CLOEXEC)
+    os.set_blocking(wake_write, False)
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (*EXIT_SIGNALS, signal.SIGUSR2)}
+    previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+    loop_done = threading.Event()
+    stopper = threading.Thread(target=_stop_on_signal, args=(wake_read, on_signal, threading.get_ident(), loop_done),
+                               name="agentfs-signals", daemon=True)
+    stopper.start()
     try:
         fuse_main(multithreaded=1, fuse_args=args, **callbacks)
     finally:
+        loop_done.set()
+        _session.clear()
+        signal.set_wakeup_fd(previous_wakeup)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        os.close(wake_write)  # ends the thread's read
+
+
+def _stop_on_signal(wake: int, on_signal: Callable[[], None] | None, main_thread: int,
+                    loop_done: threading.Event) -> None:
+    import logging
+    import time
+
+    log = logging.getLogger("agentfs.fuse")
+    try:
+        while True:
+            data = os.read(wake, 1)
+            if not data or loop_done.is_set():
+                return
+            if data[0] in EXIT_SIGNALS:
+                received = data[0]
+                break
+    finally:
+        os.close(wake)
+    log.info("%s received: unmounting", signal.Signals(received).name)
+    if on_signal is not None:
+        try:
+            on_signal()
+        except Exception:
+            log.exception("stopping before the unmount failed")
+    lib = libfuse()
+    deadline = time.monotonic() + 10
+    while not _session and not loop_done.is_set() and time.monotonic() < deadline:
+        time.sleep(0.02)  # signalled before libfuse's init: the session comes with it
+    if lib is None or not _session:
+        return
+    session = _session[0]
+    lib.fuse_session_exit.argtypes = [ctypes.c_void_p]
+    lib.fuse_session_exited.argtypes = [ctypes.c_void_p]
+    lib.fuse_session_exit(session)
+    # libfuse's main thread leaves its loop when a signal interrupts its wait (sem_wait); then it
+    # resets the session's exit flag. Interrupt it until it has left.
+    while not loop_done.is_set() and lib.fuse_session_exited(session) and time.monotonic() < deadline:
+        signal.pthread_kill(main_thread, signal.SIGUSR2)
+        loop_done.wait(0.05)

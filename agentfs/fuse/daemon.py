@@ -89,6 +89,7 @@ def run(
     binding.load()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: stacks to the log
+    faulthandler.enable(all_threads=True)  # a crash (SIGSEGV, SIGABRT) leaves its stacks in the log
     fs = ContextFS.open(store, principal=principal)
     record = {
         "mountpoint": str(mountpoint), "store": str(store), "principal": fs.principal, "pid": os.getpid(),
@@ -114,6 +115,7 @@ def run(
     def stopping() -> None:
         registry.remove(mountpoint, pid=os.getpid())
         watcher.stop()
+        operations.stop_invalidating()
         _stop_indexer(indexer)
 
     operations = Operations(fs, read_only=read_only, on_init=started, on_destroy=stopping)
@@ -121,7 +123,8 @@ def run(
     log.info("mounting %s at %s as %s (cache timeout %gs)", store, mountpoint, fs.principal, timeout)
     try:
         binding.serve(operations, str(mountpoint),
-                      mount_options(store, read_only=read_only, allow_other=allow_other, timeout=timeout))
+                      mount_options(store, read_only=read_only, allow_other=allow_other, timeout=timeout),
+                      on_signal=stopping)
     except Exception as exc:  # fuse.FuseError: libfuse printed its reason to stderr
         log.error("could not mount %s: %s", mountpoint, exc)
         return 1

@@ -14,14 +14,21 @@ table geometry) and declines, returning None, if anything looks unexpected. The 
 back to short cache timeouts instead of invalidation.
 
 All notifications are sent from one background thread (:class:`Invalidator`), never from inside a
-FUSE request: libfuse warns that notifying from a request's own call path can deadlock.
+FUSE request: libfuse warns that notifying from a request's own call path can deadlock. They are
+written to a duplicate of the FUSE device descriptor, not through libfuse's ``notify`` calls:
+libfuse frees its channel when it unmounts, before the file system's ``destroy`` can stop this
+thread, and a notification sent through the freed channel crashed the daemon at shutdown. A
+write to the duplicate after the unmount just fails (``ENODEV``).
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import logging
+import os
 import queue
+import struct
 import threading
 import unicodedata
 from collections.abc import Iterable
@@ -49,6 +56,15 @@ _NODE_NAME_NEXT, _NODE_ID_NEXT, _NODE_ID, _NODE_PARENT, _NODE_NAME = 0, 8, 16, 3
 _NODE_INLINE_NAME = 120
 _NODE_TABLE_MIN_SIZE = 8192
 
+# The kernel's FUSE protocol (linux/fuse.h): a notification is a reply header whose `error` field
+# holds the notification code and whose `unique` is 0, then the notification's own struct.
+_OUT_HEADER = struct.Struct("=IiQ")  # struct fuse_out_header { u32 len; i32 error; u64 unique; }
+_INVAL_INODE = struct.Struct("=Qqq")  # struct fuse_notify_inval_inode_out { u64 ino; i64 off, len; }
+_INVAL_ENTRY = struct.Struct("=QII")  # struct fuse_notify_inval_entry_out { u64 parent; u32 namelen, flags; }
+_NOTIFY_INVAL_INODE, _NOTIFY_INVAL_ENTRY = 2, 3
+# Not worth a log line: the kernel holds nothing under that node (ENOENT), or the mount is gone.
+_QUIET = {errno.ENOENT, errno.ENODEV, errno.ENOTCONN, errno.EBADF}
+
 
 def _spellings(path: str) -> list[str]:
     """The names the kernel may know a store path by: as stored (NFC) and, for a non-ASCII last
@@ -68,10 +84,10 @@ def _u64(address: int) -> int:
 class KernelCache:
     """Invalidate kernel caches by namespace path. Build one with :meth:`attach`."""
 
-    def __init__(self, lib: ctypes.CDLL, fuse_ptr: int, channel: int) -> None:
+    def __init__(self, lib: ctypes.CDLL, fuse_ptr: int, device_fd: int) -> None:
         self._lib = lib
         self._fuse = fuse_ptr
-        self._channel = ctypes.c_void_p(channel)
+        self._fd = device_fd  # our own duplicate of the FUSE device: valid for as long as we hold it
         self._lock = ctypes.c_void_p(fuse_ptr + _LOCK)
         self._libc = ctypes.CDLL(None)
         self._libc.pthread_mutex_lock.argtypes = [ctypes.c_void_p]
@@ -91,8 +107,8 @@ class KernelCache:
             lib.fuse_get_session.argtypes = [ctypes.c_void_p]
             lib.fuse_session_next_chan.restype = ctypes.c_void_p
             lib.fuse_session_next_chan.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-            lib.fuse_lowlevel_notify_inval_inode.argtypes = [ctypes.c_void_p, _U64, ctypes.c_int64, ctypes.c_int64]
-            lib.fuse_lowlevel_notify_inval_entry.argtypes = [ctypes.c_void_p, _U64, ctypes.c_char_p, ctypes.c_size_t]
+            lib.fuse_chan_fd.restype = ctypes.c_int
+            lib.fuse_chan_fd.argtypes = [ctypes.c_void_p]
         except AttributeError:
             return None
         context = lib.fuse_get_context()
@@ -105,8 +121,34 @@ class KernelCache:
         channel = lib.fuse_session_next_chan(session, None)
         if not channel:
             return None
-        cache = cls(lib, fuse_ptr, channel)
-        return cache if cache._layout_ok() else None
+        fd = lib.fuse_chan_fd(channel)
+        if fd < 0:
+            return None
+        cache = cls(lib, fuse_ptr, os.dup(fd))
+        if cache._layout_ok():
+            return cache
+        cache.close()
+        return None
+
+    def close(self) -> None:
+        """Let go of the device descriptor (after the last notification)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _notify(self, code: int, body: bytes, *tail: bytes) -> None:
+        size = _OUT_HEADER.size + len(body) + sum(len(t) for t in tail)
+        try:
+            os.writev(self._fd, [_OUT_HEADER.pack(size, code, 0), body, *tail])
+        except OSError as exc:
+            if exc.errno not in _QUIET:
+                raise
+
+    def _inval_inode(self, nodeid: int, offset: int, length: int) -> None:
+        self._notify(_NOTIFY_INVAL_INODE, _INVAL_INODE.pack(nodeid, offset, length))
+
+    def _inval_entry(self, parent: int, name: bytes) -> None:
+        self._notify(_NOTIFY_INVAL_ENTRY, _INVAL_ENTRY.pack(parent, len(name), 0), name + b"\0")
 
     # --- libfuse's tables -----------------------------------------------------------------------
 
@@ -200,22 +242,21 @@ class KernelCache:
         for spelling in _spellings(path):
             parent, nodeid = self._resolve(spelling)
             if nodeid:
-                self._lib.fuse_lowlevel_notify_inval_inode(self._channel, nodeid, 0, 0)
+                self._inval_inode(nodeid, 0, 0)
             if entry and parent:
-                name = spelling.rsplit("/", 1)[-1].encode("utf-8")
-                self._lib.fuse_lowlevel_notify_inval_entry(self._channel, parent, name, len(name))
+                self._inval_entry(parent, spelling.rsplit("/", 1)[-1].encode("utf-8"))
 
     def invalidate_attributes(self, path: str) -> None:
         """Drop only the cached attributes of ``path`` (its pages stay valid)."""
         for spelling in _spellings(path):
             _, nodeid = self._resolve(spelling)
             if nodeid:
-                self._lib.fuse_lowlevel_notify_inval_inode(self._channel, nodeid, -1, 0)
+                self._inval_inode(nodeid, -1, 0)
 
     def invalidate_all_attributes(self) -> None:
         """Drop every cached attribute (after an ACL change: mode bits and access changed)."""
         for nodeid in self._all_nodes():
-            self._lib.fuse_lowlevel_notify_inval_inode(self._channel, nodeid, -1, 0)
+            self._inval_inode(nodeid, -1, 0)
 
 
 class Invalidator:
@@ -247,6 +288,8 @@ class Invalidator:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self.cache.close()
 
     def _run(self) -> None:
         while True:

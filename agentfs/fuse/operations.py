@@ -151,6 +151,7 @@ class Operations:
 
     def fsinit(self) -> None:
         binding.pin_thread_state()
+        binding.remember_session()
         cache = KernelCache.attach(binding.libfuse())
         if cache is None:
             log.warning("kernel cache invalidation unavailable: relying on short cache timeouts")
@@ -163,10 +164,15 @@ class Operations:
         binding.pin_thread_state()
         if self.on_destroy is not None:
             self.on_destroy()
-        if self.kernel is not None:
-            self.kernel.close()
-            self.kernel = None
+        self.stop_invalidating()
         self._unsubscribe()
+
+    def stop_invalidating(self) -> None:
+        """Send no more kernel notifications: they read libfuse's node tables, which libfuse frees
+        when it leaves its loop (before ``fsdestroy``). Called when the daemon is told to stop."""
+        kernel, self.kernel = self.kernel, None
+        if kernel is not None:
+            kernel.close()
 
     @property
     def keep_cache(self) -> bool:

@@ -67,6 +67,7 @@ class Mount:
         self.principal = principal
         self.read_only = read_only
         self.pid: int | None = None
+        self.log: str | None = None
 
     def start(self) -> Mount:
         if not os.path.exists("/dev/fuse"):
@@ -86,8 +87,18 @@ class Mount:
             cannot_mount(result.stderr.strip() or result.stdout.strip())
         import json
 
-        self.pid = json.loads(result.stdout)["pid"]
+        record = json.loads(result.stdout)
+        self.pid = record["pid"]
+        self.log = record.get("log")
         return self
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The end of the daemon's log (shown with a failed test: what the daemon did meanwhile)."""
+        try:
+            with open(self.log or "", errors="replace") as handle:
+                return "".join(handle.readlines()[-lines:])
+        except OSError as exc:
+            return f"(no daemon log: {exc})"
 
     def stop(self) -> None:
         """Unmount; never leaves a mount behind, even when the daemon misbehaved."""
@@ -159,3 +170,19 @@ def work(mnt: Mount, request: pytest.FixtureRequest) -> Path:
 def ns(mount: Mount, path: Path) -> str:
     """The namespace path of a path under the mount point."""
     return "/" + str(path.relative_to(mount.path))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """A failed test that used a mount reports the end of that mount's daemon log as well."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if not (report.failed and call.when == "call"):
+        return
+    mounts: dict[str, Mount] = {}
+    for value in getattr(item, "funcargs", {}).values():
+        for candidate in value if isinstance(value, tuple) else (value,):
+            if isinstance(candidate, Mount):
+                mounts[str(candidate.path)] = candidate
+    for path, mount in mounts.items():
+        report.sections.append((f"daemon log of {path}", mount.log_tail()))
