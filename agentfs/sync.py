@@ -22,19 +22,12 @@ from agentfs import paths
 from agentfs.errors import AgentFSError, InvalidPathError
 from agentfs.frontmatter import parse_duration
 from agentfs.governance.policy import EXTERNAL, SYSTEM
+from agentfs.store.objects import hash_file
 from agentfs.store.store import META_DIR
 from agentfs.types import Change
 
 if TYPE_CHECKING:
     from agentfs.fs import ContextFS
-
-
-def _hash_file(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            hasher.update(chunk)
-    return hasher.hexdigest()
 
 
 def scan(fs: ContextFS, under: str = "/") -> list[Change]:
@@ -78,7 +71,7 @@ def scan(fs: ContextFS, under: str = "/") -> list[Change]:
                 changes.append(Change(path, "modified", kind, problem=f"was a {node.kind}, now a {kind}"))
                 continue
             if kind == "file" and (st.st_size != node.size or st.st_mtime_ns != node.modified_ns):
-                if st.st_size != node.size or _hash_file(full) != node.hash:
+                if st.st_size != node.size or hash_file(full) != node.hash:
                     changes.append(Change(path, "modified", kind))
             elif kind == "symlink":
                 target = os.readlink(full)
@@ -149,7 +142,7 @@ def scan_paths(fs: ContextFS, candidates: Iterable[str]) -> list[Change]:
             changes.append(Change(path, "modified", kind, problem=f"was a {node.kind}, now a {kind}"))
         elif kind == "file" and (st.st_size != node.size or st.st_mtime_ns != node.modified_ns):
             with contextlib.suppress(FileNotFoundError):
-                if st.st_size != node.size or _hash_file(full) != node.hash:
+                if st.st_size != node.size or hash_file(full) != node.hash:
                     changes.append(Change(path, "modified", kind))
         elif kind == "symlink":
             with contextlib.suppress(FileNotFoundError):

@@ -51,6 +51,15 @@ def _staged(tmp: str | Path, where: str | Path) -> Iterator[None]:
         raise
 
 
+def hash_file(path: str | os.PathLike[str]) -> str:
+    """The sha256 hex digest of a file's content, read in chunks (an object's name)."""
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
 class ObjectStore:
     """Immutable blobs under ``root/ab/cdef...``."""
 
@@ -171,13 +180,7 @@ class ObjectStore:
     def verify(self, digest: str) -> bool:
         """True when the object exists and its content still hashes to its name."""
         path = self.path_of(digest)
-        if not path.exists():
-            return False
-        hasher = hashlib.sha256()
-        with open(path, "rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                hasher.update(chunk)
-        return hasher.hexdigest() == digest
+        return path.exists() and hash_file(path) == digest
 
     def clean_tmp(self, older_than_s: float = 600.0) -> int:
         """Remove temp files left by crashed writers; returns how many.

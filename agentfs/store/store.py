@@ -51,7 +51,7 @@ from agentfs.errors import (
     StoreNotFoundError,
 )
 from agentfs.governance.policy import EXTERNAL, Policy, Rule
-from agentfs.store.objects import ObjectStore, no_space
+from agentfs.store.objects import ObjectStore, hash_file, no_space
 from agentfs.store.records import (
     NODE_COLUMNS,
     VERSION_COLUMNS,
@@ -626,11 +626,7 @@ class Store:
             return
         if not stat.S_ISREG(st.st_mode) or st.st_size != node.size:
             return
-        hasher = hashlib.sha256()
-        with open(target, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                hasher.update(chunk)
-        if hasher.hexdigest() != node.hash:
+        if hash_file(target) != node.hash:
             return
         os.chmod(target, node.mode & 0o7777)
         os.utime(target, ns=(node.modified_ns, node.modified_ns))
