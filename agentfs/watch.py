@@ -170,7 +170,7 @@ class Watcher:
         """The dirty paths not being written right now; the others wait for their close."""
         now = time.monotonic()
         with self._lock:
-            busy = {p for p in dirty if now - self._writing.get(p, -WRITING_S) < WRITING_S}
+            busy = {p for p in dirty if p in self._writing and now - self._writing[p] < WRITING_S}
             for path in dirty - busy:
                 self._writing.pop(path, None)
             self._dirty |= busy  # looked at again by the next rounds (every `interval`)
