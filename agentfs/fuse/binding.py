@@ -15,9 +15,11 @@ habits matter for speed and correctness, and both are handled here so the adapte
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -33,6 +35,7 @@ OPERATIONS = (
 )
 
 _thread = threading.local()
+log = logging.getLogger("agentfs.fuse")
 
 
 def load() -> ModuleType:
@@ -157,10 +160,6 @@ def serve(operations: Any, mountpoint: str, options: list[str], *,
 
 def _stop_on_signal(wake: int, on_signal: Callable[[], None] | None, main_thread: int,
                     loop_done: threading.Event) -> None:
-    import logging
-    import time
-
-    log = logging.getLogger("agentfs.fuse")
     try:
         while True:
             data = os.read(wake, 1)
