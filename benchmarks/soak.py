@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,49 +44,17 @@ ADMIN = "user:admin"
 SHARED = "/memory/semantic/shared.md"
 
 
-def worker(root: str, principal: str, seconds: float, seed: int) -> dict[str, Any]:
-    """Run the mix until the time is up; return latencies per op and the acknowledged writes."""
-    fs = agentfs.open(root, principal=principal)
-    rng = random.Random(seed)
-    name = principal.split(":")[1]
-    own = [f"/memory/semantic/{name}-{i}.md" for i in range(8)]
-    lat: dict[str, list[float]] = {"read": [], "write": [], "ls": []}
-    acks: list[tuple[str, int, str]] = []
-    errors = 0
-    end = time.perf_counter() + seconds
-    step = 0
-    try:
-        while time.perf_counter() < end:
-            step += 1
-            roll = rng.random()
-            start = time.perf_counter()
-            try:
-                if roll < 0.25:
-                    path = SHARED if rng.random() < 0.2 else rng.choice(own)
-                    body = f"---\ntags: [soak]\n---\n{principal} step {step} {'z' * rng.randrange(1500)}\n"
-                    info = fs.write(path, body)
-                    acks.append((info.path, info.version, hashlib.sha256(body.encode()).hexdigest()))
-                    op = "write"
-                elif roll < 0.95:
-                    fs.read(rng.choice([*own, SHARED]))
-                    op = "read"
-                else:
-                    fs.ls("/memory/semantic")
-                    op = "ls"
-            except AgentFSError:  # a read of a file not written yet: counted, not timed
-                errors += 1
-                continue
-            lat[op].append(time.perf_counter() - start)
-    finally:
-        fs.close()
-    return {"lat": lat, "acks": acks, "errors": errors}
+class _Refused(Exception):
+    """A front-end said no (a read of a file not written yet): counted, not timed."""
 
 
-def mount_worker(mountpoint: str, principal: str, seconds: float, seed: int) -> dict[str, Any]:
-    """The same mix through a mount: open/write/close, read, listdir (acks carry no version)."""
+def _mix(principal: str, seconds: float, seed: int, files: int, *, write: Callable[[str, str], int | None],
+         read: Callable[[str], Any], ls: Callable[[str], Any], refused: tuple[type[BaseException], ...],
+         write_first: bool = False) -> dict[str, Any]:
+    """Run the mix (25% writes, 70% reads, 5% listings) through one front-end until the time is up;
+    return latencies per op and the acknowledged writes as (path, version or None, sha256)."""
     rng = random.Random(seed)
-    name = principal.split(":")[1]
-    own = [f"/memory/semantic/{name}-{i}.md" for i in range(8)]
+    own = [f"/memory/semantic/{principal.split(':')[1]}-{i}.md" for i in range(files)]
     lat: dict[str, list[float]] = {"read": [], "write": [], "ls": []}
     acks: list[tuple[str, int | None, str]] = []
     errors = 0
@@ -96,61 +65,67 @@ def mount_worker(mountpoint: str, principal: str, seconds: float, seed: int) -> 
         roll = rng.random()
         start = time.perf_counter()
         try:
-            if roll < 0.25:
+            if roll < 0.25 or (write_first and step == 1):
                 path = SHARED if rng.random() < 0.2 else rng.choice(own)
-                body = f"---\ntags: [soak]\n---\n{principal} step {step} {'m' * rng.randrange(1500)}\n".encode()
-                with open(mountpoint + path, "wb") as handle:
-                    handle.write(body)
-                acks.append((path, None, hashlib.sha256(body).hexdigest()))
+                body = f"---\ntags: [soak]\n---\n{principal} step {step} {'z' * rng.randrange(1500)}\n"
+                acks.append((path, write(path, body), hashlib.sha256(body.encode()).hexdigest()))
                 op = "write"
             elif roll < 0.95:
-                with open(mountpoint + rng.choice([*own, SHARED]), "rb") as handle:
-                    handle.read()
+                read(rng.choice([*own, SHARED]))
                 op = "read"
             else:
-                os.listdir(mountpoint + "/memory/semantic")
+                ls("/memory/semantic")
                 op = "ls"
-        except OSError:  # a read of a file not written yet: counted, not timed
+        except refused:
             errors += 1
             continue
         lat[op].append(time.perf_counter() - start)
     return {"lat": lat, "acks": acks, "errors": errors}
+
+
+def worker(root: str, principal: str, seconds: float, seed: int) -> dict[str, Any]:
+    """The mix through the Python API, one handle per principal."""
+    fs = agentfs.open(root, principal=principal)
+    try:
+        return _mix(principal, seconds, seed, 8, write=lambda path, body: fs.write(path, body).version,
+                    read=fs.read, ls=fs.ls, refused=(AgentFSError,))
+    finally:
+        fs.close()
+
+
+def mount_worker(mountpoint: str, principal: str, seconds: float, seed: int) -> dict[str, Any]:
+    """The same mix through a mount: open/write/close, read, listdir (acks carry no version)."""
+
+    def write(path: str, body: str) -> None:
+        with open(mountpoint + path, "wb") as handle:
+            handle.write(body.encode())
+
+    def read(path: str) -> None:
+        with open(mountpoint + path, "rb") as handle:
+            handle.read()
+
+    return _mix(principal, seconds, seed, 8, write=write, read=read, ls=lambda path: os.listdir(mountpoint + path),
+                refused=(OSError,))
 
 
 CLI = [sys.executable, "-c", "from agentfs.cli.app import main; main()"]
 
 
 def cli_worker(root: str, principal: str, seconds: float, seed: int) -> dict[str, Any]:
-    """The same mix as ``agentfs`` commands, one process each (their start-up is part of the latency)."""
-    rng = random.Random(seed)
-    name = principal.split(":")[1]
-    own = [f"/memory/semantic/{name}-{i}.md" for i in range(4)]
-    lat: dict[str, list[float]] = {"read": [], "write": [], "ls": []}
-    acks: list[tuple[str, int | None, str]] = []
-    errors = 0
+    """The same mix as ``agentfs`` commands, one process each (their start-up is part of the latency).
+    A write comes first: a process per op makes few ops in a short run."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    end = time.perf_counter() + seconds
-    step = 0
-    while time.perf_counter() < end:
-        step += 1
-        roll = rng.random()
-        start = time.perf_counter()
-        if roll < 0.25 or step == 1:  # a write first: a process per op makes few ops in a short run
-            path = SHARED if rng.random() < 0.2 else rng.choice(own)
-            body = f"---\ntags: [soak]\n---\n{principal} step {step} {'c' * rng.randrange(1500)}\n"
-            argv, op = ["write", root, path, "--json", "--as", principal], "write"
-        elif roll < 0.95:
-            body, argv, op = None, ["cat", root, rng.choice([*own, SHARED]), "--as", principal], "read"
-        else:
-            body, argv, op = None, ["ls", root, "/memory/semantic", "--as", principal], "ls"
-        done = subprocess.run([*CLI, *argv], input=body, capture_output=True, text=True, env=env, timeout=120)
+
+    def agentfs_cli(*argv: str, body: str | None = None) -> str:
+        done = subprocess.run([*CLI, *argv, "--as", principal], input=body, capture_output=True, text=True,
+                              env=env, timeout=120)
         if done.returncode != 0:
-            errors += 1
-            continue
-        lat[op].append(time.perf_counter() - start)
-        if body is not None:
-            acks.append((path, int(json.loads(done.stdout)["version"]), hashlib.sha256(body.encode()).hexdigest()))
-    return {"lat": lat, "acks": acks, "errors": errors}
+            raise _Refused(done.stderr)
+        return done.stdout
+
+    return _mix(principal, seconds, seed, 4, write_first=True, refused=(_Refused,),
+                write=lambda path, body: int(json.loads(agentfs_cli("write", root, path, "--json", body=body))["version"]),
+                read=lambda path: agentfs_cli("cat", root, path), ls=lambda path: agentfs_cli("ls", root, path))
 
 
 def _process_entry(args: tuple[str, str, float, int]) -> dict[str, Any]:
