@@ -160,21 +160,17 @@ def _cut_short(store: Any, latest: Any, st: os.stat_result | None) -> bool:
     outside afterwards, or its writer died before anybody was told of it; either way the
     deletion is what the plain tree shows.
     """
-    before = store.conn.execute(
-        "SELECT kind, time_ns, op, path FROM versions WHERE node_id = ? AND version < ? "
-        "ORDER BY version DESC LIMIT 1",
-        (latest.id, latest.version),
-    ).fetchone()
-    if before is None or before[2] == "delete":
+    before = store.version_before(latest)
+    if before is None or before.op == "delete":
         return False
     if st is None:  # a rename whose plain-tree move never happened left nothing at the new path
-        return before[3] != latest.path
+        return before.path != latest.path
     kind = "symlink" if stat_mod.S_ISLNK(st.st_mode) else "dir" if stat_mod.S_ISDIR(st.st_mode) else "file"
-    if kind != before[0]:
+    if kind != before.kind:
         return False
     if kind == "dir":  # folders' mtimes are the kernel's: a folder still there awaits its deletion
         return bool(latest.deleted)
-    return st.st_mtime_ns == before[1]
+    return st.st_mtime_ns == before.time_ns
 
 
 def _added_below(folder: Path, path: str) -> list[Change]:

@@ -76,6 +76,16 @@ def _chain(prev: str, row: tuple[Any, ...]) -> str:
     return hashlib.sha256((prev + "\x1f" + json.dumps(row, default=str)).encode()).hexdigest()
 
 
+@dataclasses.dataclass(frozen=True)
+class VersionBefore:
+    """The parts of a previous version that tell whether the plain tree still shows it."""
+
+    kind: str
+    time_ns: int
+    op: str
+    path: str
+
+
 class Store:
     """An agentfs store on disk. Thread-safe; one instance per process and directory is enough."""
 
@@ -578,11 +588,18 @@ class Store:
             return False
         if st.st_mtime_ns == node.modified_ns and not node.deleted:
             return st.st_size == node.size  # applied: nothing to repair (else torn: repair)
-        before = self.conn.execute(
-            "SELECT time_ns, op FROM versions WHERE node_id = ? AND version < ? ORDER BY version DESC LIMIT 1",
+        before = self.version_before(node)
+        return before is None or before.op == "delete" or st.st_mtime_ns != before.time_ns
+
+    def version_before(self, node: Node) -> VersionBefore | None:
+        """The version preceding ``node``'s head: what the plain tree shows while the head's
+        plain-tree update has not happened (a writer died, or judged under the write lock)."""
+        row = self.conn.execute(
+            "SELECT kind, time_ns, op, path FROM versions WHERE node_id = ? AND version < ? "
+            "ORDER BY version DESC LIMIT 1",
             (node.id, node.version),
         ).fetchone()
-        return before is None or before[1] == "delete" or st.st_mtime_ns != before[0]
+        return VersionBefore(*row) if row else None
 
     def materialize(self, node: Node) -> None:
         """Make the plain tree show ``node``'s head (idempotent)."""
