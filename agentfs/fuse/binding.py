@@ -96,17 +96,21 @@ EXIT_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 _session: list[int] = []  # libfuse's struct fuse_session *, once the loop runs
 
 
-def remember_session() -> None:
-    """Note the running session (call from ``fsinit``, libfuse's init context)."""
-    lib = libfuse()
-    if lib is None:
-        return
+def running_session(lib: ctypes.CDLL) -> tuple[int, int]:
+    """``(struct fuse *, struct fuse_session *)`` of the running loop, or zeros. Call from
+    ``fsinit`` (libfuse's init context, where ``fuse_get_context`` names the instance)."""
     lib.fuse_get_context.restype = ctypes.c_void_p
     lib.fuse_get_session.restype = ctypes.c_void_p
     lib.fuse_get_session.argtypes = [ctypes.c_void_p]
     context = lib.fuse_get_context()
-    fuse_ptr = ctypes.c_uint64.from_address(context).value if context else 0
-    session = lib.fuse_get_session(fuse_ptr) if fuse_ptr else 0
+    fuse_ptr = ctypes.c_uint64.from_address(context).value if context else 0  # fuse_context starts with it
+    return fuse_ptr, (lib.fuse_get_session(fuse_ptr) or 0) if fuse_ptr else 0
+
+
+def remember_session() -> None:
+    """Note the running session for the signal thread (call from ``fsinit``)."""
+    lib = libfuse()
+    session = running_session(lib)[1] if lib is not None else 0
     if session:
         _session[:] = [session]
 

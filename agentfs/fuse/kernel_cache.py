@@ -33,6 +33,8 @@ import threading
 import unicodedata
 from collections.abc import Iterable
 
+from agentfs.fuse import binding
+
 log = logging.getLogger("agentfs.fuse")
 
 _U64 = ctypes.c_uint64
@@ -102,21 +104,14 @@ class KernelCache:
         if lib is None:
             return None
         try:
-            lib.fuse_get_context.restype = ctypes.c_void_p
-            lib.fuse_get_session.restype = ctypes.c_void_p
-            lib.fuse_get_session.argtypes = [ctypes.c_void_p]
             lib.fuse_session_next_chan.restype = ctypes.c_void_p
             lib.fuse_session_next_chan.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
             lib.fuse_chan_fd.restype = ctypes.c_int
             lib.fuse_chan_fd.argtypes = [ctypes.c_void_p]
+            fuse_ptr, session = binding.running_session(lib)
         except AttributeError:
             return None
-        context = lib.fuse_get_context()
-        fuse_ptr = _u64(context) if context else 0  # struct fuse_context starts with struct fuse *
-        if not fuse_ptr:
-            return None
-        session = lib.fuse_get_session(fuse_ptr)
-        if not session or session != _u64(fuse_ptr):  # struct fuse starts with its session
+        if not fuse_ptr or not session or session != _u64(fuse_ptr):  # struct fuse starts with its session
             return None
         channel = lib.fuse_session_next_chan(session, None)
         if not channel:
