@@ -128,8 +128,9 @@ def test_acl_filters_inside_the_index_and_keeps_top_k_full(seeded: ContextFS) ->
     fs.revoke(fs.rules()[-1]["id"])
     hits = agent.search("espresso notes", mode="dense", k=5)
     # On failure, say whether the file was indexed at all (the index's status) or filtered out.
-    assert "/memory/episodic/mine.md" in paths(hits), (paths(hits), fs.service("search").status(fs),
-                                                       paths(fs.search("espresso notes", mode="dense", k=40)))
+    assert "/memory/episodic/mine.md" in paths(hits), (
+        f"{paths(hits)}; index: {fs.service('search').status(fs)}; "
+        f"admin: {paths(fs.search('espresso notes', mode='dense', k=40))}")
     assert "/memory/episodic/standup.md" not in paths(agent.search("coffee machine kitchen", k=10))
 
 
