@@ -11,10 +11,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 import agentfs
 from agentfs.fs import ContextFS
 from tests.helpers import ADMIN
+
+# Property tests: on CI (CI=true) each test draws a fixed sequence of examples (derandomize), so a
+# red run reproduces exactly with `CI=true make test`; developers' runs draw new examples every
+# time and keep failing ones in .hypothesis/. No per-example deadline anywhere: the machines are
+# shared, and a slow example is not a wrong one (time targets live in benchmarks/).
+settings.register_profile("ci", derandomize=True, deadline=None, database=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
 
 
 @pytest.fixture(scope="session", autouse=True)
