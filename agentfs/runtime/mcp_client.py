@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -26,6 +27,7 @@ from agentfs.errors import ValidationError
 from agentfs.runtime.sources import ToolError, jsonable
 
 CONNECT_TIMEOUT = 60.0
+log = logging.getLogger("agentfs.tools")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -132,9 +134,15 @@ def explain(config: ServerConfig, exc: BaseException, stderr_tail: str = "") -> 
 
 
 class _Connection:
-    """One live client session, entered on the portal's loop and left there on close."""
+    """One live client session, entered on the portal's loop and left there on close.
 
-    def __init__(self, portal: Any, config: ServerConfig) -> None:
+    ``on_tools_changed`` is called (on the loop: it must not block) when the server says its tool
+    list changed: a ``notifications/tools/list_changed`` (protocols before 2026-07-28) or an event
+    of the ``subscriptions/listen`` stream opened for it (2026-07-28 and later).
+    """
+
+    def __init__(self, portal: Any, config: ServerConfig,
+                 on_tools_changed: Callable[[ServerConfig], None] | None = None) -> None:
         from mcp import Client, StdioServerParameters
         from mcp.client.stdio import stdio_client
         from mcp.client.streamable_http import streamable_http_client
@@ -155,13 +163,44 @@ class _Connection:
             params = StdioServerParameters(command=config.command[0], args=list(config.command[1:]),
                                            env=_stdio_env(config) or None, cwd=config.cwd)
             transport = stdio_client(params, errlog=self.errlog)
-        self._cm = portal.wrap_async_context_manager(Client(transport, read_timeout_seconds=CONNECT_TIMEOUT))
+        self._on_tools_changed = on_tools_changed
+        self._listening: Any = None
+        client = Client(transport, read_timeout_seconds=CONNECT_TIMEOUT,
+                        message_handler=self._message if on_tools_changed is not None else None)
+        self._cm = portal.wrap_async_context_manager(client)
         try:
             self.client = self._cm.__enter__()
         except Exception as exc:
             message = explain(config, exc, self.stderr_tail())
             self._release()
             raise ToolError(message, rule="mcp_connect") from None
+        if on_tools_changed is not None:
+            self._listening = portal.start_task_soon(self._listen)
+
+    def _tools_changed(self) -> None:
+        if self._on_tools_changed is not None:
+            try:
+                self._on_tools_changed(self.config)
+            except Exception:
+                log.exception("MCP server %s: handling its tool list change failed", self.config.name)
+
+    async def _message(self, message: Any) -> None:
+        from mcp import types
+
+        root = getattr(message, "root", message)
+        if isinstance(root, types.ToolListChangedNotification):
+            self._tools_changed()
+
+    async def _listen(self) -> None:
+        """Follow the server's ``subscriptions/listen`` stream of tool list changes, for as long
+        as the session lives. A server or protocol without it ends this quietly (the legacy
+        notification still counts); so does a stream the server drops."""
+        try:
+            async with self.client.listen(tools_list_changed=True) as subscription:
+                async for _event in subscription:
+                    self._tools_changed()
+        except Exception as exc:
+            log.debug("MCP server %s: no tools/list_changed subscription: %s", self.config.name, exc)
 
     def stderr_tail(self) -> str:
         if self.errlog is None:
@@ -181,15 +220,23 @@ class _Connection:
                 self.errlog.close()
 
     def close(self) -> None:
+        if self._listening is not None:
+            self._listening.cancel()
         with contextlib.suppress(Exception):
             self._cm.__exit__(None, None, None)
         self._release()
 
 
 class McpHub:
-    """Live sessions to MCP servers, shared by every call through one open store."""
+    """Live sessions to MCP servers, shared by every call through one open store.
 
-    def __init__(self) -> None:
+    Args:
+        on_tools_changed: Called with a server's config when it announces a new tool list (on
+            the hub's event loop: hand the work to another thread).
+    """
+
+    def __init__(self, on_tools_changed: Callable[[ServerConfig], None] | None = None) -> None:
+        self._on_tools_changed = on_tools_changed
         self._lock = threading.Lock()
         self._portal: Any = None
         self._thread: threading.Thread | None = None
@@ -231,7 +278,7 @@ class McpHub:
         with self._lock:
             conn = self._connections.get(key)
             if conn is None:
-                conn = _Connection(self._ensure_portal(), config)
+                conn = _Connection(self._ensure_portal(), config, self._on_tools_changed)
                 self._connections[key] = conn
             return conn
 

@@ -13,11 +13,16 @@
 
 The mount's ``call`` file protocol (write JSON arguments, read the result back) is served by
 :meth:`write_call` and :meth:`read_call`; results are kept per principal and tool, in memory.
+
+MCP toolsets follow their server: when a connected server announces that its tool list changed,
+the toolset is refreshed (as ``system``, in a thread of the service) the way ``agentfs tools
+refresh`` would, so ``/tools/<toolset>/`` shows the server's tools while this store is open.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -36,6 +41,9 @@ if TYPE_CHECKING:
     from agentfs.fs import ContextFS
 
 DEFAULT_TIMEOUT = 120.0
+# A server announcing several changes at once gets one refresh: changes are gathered this long.
+REFRESH_SETTLE_S = 0.1
+log = logging.getLogger("agentfs.tools")
 
 
 @dataclass(frozen=True)
@@ -69,11 +77,62 @@ class ToolsService:
 
     def __init__(self, fs: ContextFS) -> None:
         self._system = fs.as_principal(SYSTEM)
-        self.hub = McpHub()
+        self.hub = McpHub(on_tools_changed=self._tools_changed)
         self._lock = threading.Lock()
         self._python: dict[str, Any] = {}
         self._validators: dict[str, Any] = {}
         self._results: dict[tuple[str, str], bytes] = {}
+        self._toolsets: dict[str, str] = {}  # MCP server config key -> its toolset's folder
+        self._stale: set[str] = set()  # toolset folders whose server announced a change
+        self._wake = threading.Condition(self._lock)
+        self._refresher: threading.Thread | None = None
+        self._closing = False
+        self.refreshed: list[tuple[str, str | None]] = []  # (toolset, error or None), last 100
+
+    # --- following MCP servers' tool lists ----------------------------------------------------------
+
+    def follow(self, config: ServerConfig, toolset_path: str) -> None:
+        """Refresh ``toolset_path`` whenever the server of ``config`` says its tools changed."""
+        with self._lock:
+            self._toolsets[config.key()] = paths.normalize(toolset_path)
+
+    def _tools_changed(self, config: ServerConfig) -> None:
+        # On the MCP event loop: note the change, let the refresher thread do the work.
+        with self._lock:
+            toolset = self._toolsets.get(config.key())
+            if toolset is None or self._closing:
+                return
+            self._stale.add(toolset)
+            if self._refresher is None:
+                self._refresher = threading.Thread(target=self._refresh_loop, name="agentfs-tools-refresh",
+                                                   daemon=True)
+                self._refresher.start()
+            self._wake.notify()
+
+    def _refresh_loop(self) -> None:
+        from agentfs.runtime import toolsets
+
+        while True:
+            with self._lock:
+                while not self._stale and not self._closing:
+                    self._wake.wait()
+                if self._closing:
+                    return
+            time.sleep(REFRESH_SETTLE_S)
+            with self._lock:
+                stale, self._stale = sorted(self._stale), set()
+            for toolset in stale:
+                error = None
+                try:
+                    report = toolsets.refresh(self._system, toolset)
+                    log.info("toolset %s follows its MCP server: %d added, %d updated, %d removed",
+                             toolset, len(report.added), len(report.updated), len(report.removed))
+                except Exception as exc:  # the toolset keeps its files; the next change retries
+                    error = f"{type(exc).__name__}: {exc}"
+                    log.warning("toolset %s: refreshing after its server's tools/list_changed failed: %s",
+                                toolset, error)
+                with self._lock:
+                    self.refreshed = [*self.refreshed[-99:], (toolset, error)]
 
     # --- reading definitions ----------------------------------------------------------------------
 
@@ -94,7 +153,9 @@ class ToolsService:
         data = load_json(self._system, config_path)
         if not isinstance(data, dict) or data.get("kind") != "mcp":
             raise ValidationError(f"{config_path}: not an MCP server description", path=config_path, rule="mcp_server")
-        return ServerConfig.from_dict(data)
+        config = ServerConfig.from_dict(data)
+        self.follow(config, toolset_path)
+        return config
 
     def python_tool(self, ref: str, folder: str | None = None) -> Any:
         """The LangChain tool for a Python reference, imported once per service.
@@ -267,7 +328,13 @@ class ToolsService:
         return data
 
     def close(self) -> None:
+        with self._lock:
+            self._closing = True
+            self._wake.notify_all()
+            refresher = self._refresher
         self.hub.close()
+        if refresher is not None:
+            refresher.join(timeout=30)
 
 
 def tool_of_call(call_path: str) -> str:

@@ -6,8 +6,10 @@ toolset appears whole or not at all. The source itself is kept in ``/tools/<tool
 
 MCP tools are listed live from the server when the toolset is added and on every refresh
 (``agentfs tools refresh``, or :func:`refresh`); a refresh writes only what changed (a new version
-of a tool whose schema or description moved) and removes tools the server no longer offers. Between
-refreshes the files are the catalog agents read, search and are granted access to.
+of a tool whose schema or description moved) and removes tools the server no longer offers. While
+the store is open and connected to the server, a ``tools/list_changed`` from it triggers the same
+refresh (see :mod:`agentfs.runtime.tools`). Otherwise the files are the catalog agents read, search
+and are granted access to.
 """
 
 from __future__ import annotations
@@ -163,7 +165,9 @@ def add_mcp(
                           cwd=(os.path.abspath(cwd or os.getcwd()) if command else None),
                           env=tuple(env or ()), headers=tuple((headers or {}).items()))
     drafts = mcp_drafts(fs, config)
-    return sync(fs, config.name, drafts, config=config.to_dict(), prune_kinds=("mcp",), root=root)
+    report = sync(fs, config.name, drafts, config=config.to_dict(), prune_kinds=("mcp",), root=root)
+    _service(fs).follow(config, report.toolset)
+    return report
 
 
 # --- Python and LangChain --------------------------------------------------------------------------
@@ -270,7 +274,9 @@ def refresh(fs: ContextFS, toolset: str, *, root: str = TOOLS_ROOT) -> SyncRepor
     parent = paths.parent(base)
     if kind == "mcp":
         server = ServerConfig.from_dict(config)
-        return sync(fs, name, mcp_drafts(fs, server), prune_kinds=("mcp",), root=parent)
+        report = sync(fs, name, mcp_drafts(fs, server), prune_kinds=("mcp",), root=parent)
+        _service(fs).follow(server, base)
+        return report
     if kind == "python":
         refs = list(config.get("refs", []))
         drafts, found = python_drafts(fs, refs, paths_by_ref=dict(config.get("paths") or {}))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -122,3 +124,34 @@ def test_secrets_come_from_the_environment(store: ContextFS, http_server: str,
     toolsets.add_mcp(store, "gh", url=http_server, headers={"Authorization": "Bearer ${AGENTFS_TEST_TOKEN}"})
     stored = store.read_text("/tools/gh/toolset.json")
     assert "${AGENTFS_TEST_TOKEN}" in stored and "s3cret" not in stored
+
+
+GROWING_SERVER = Path(__file__).with_name("growing_mcp_server.py")
+
+
+def _wait_for(predicate: Callable[[], bool], seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_toolset_follows_its_servers_tool_list(store: ContextFS) -> None:
+    """A server that adds or removes tools and says so (subscriptions/listen) has its toolset
+    refreshed while the store is open."""
+    toolsets.add_mcp(store, "growing", command=[sys.executable, str(GROWING_SERVER)])
+    assert _tools(store, "growing") == ["grow", "shrink"]
+    agent = as_agent(store, "agent:helper", "exec", "/tools/growing")
+    assert agent.exec("/tools/growing/grow", {"name": "echo_me"}) == "added echo_me"
+    assert _wait_for(lambda: "echo_me" in _tools(store, "growing")), store.service("tools").refreshed
+    entry = json.loads(store.read_text("/tools/growing/echo_me/entry.json"))
+    assert entry["kind"] == "mcp" and entry["tool"] == "echo_me"
+    assert "echo_me" in store.read_text("/tools/growing/echo_me/README.md")
+    assert store.stat("/tools/growing/echo_me/entry.json").author == "system"
+    assert agent.exec("/tools/growing/echo_me", {}) == "echo_me"  # the new tool runs
+    assert agent.exec("/tools/growing/shrink", {"name": "echo_me"}) == "removed echo_me"
+    assert _wait_for(lambda: "echo_me" not in _tools(store, "growing")), store.service("tools").refreshed
+    assert _tools(store, "growing") == ["grow", "shrink"]
+    assert all(error is None for _, error in store.service("tools").refreshed)
