@@ -647,6 +647,16 @@ class Store:
             return
         os.chmod(target, node.mode & 0o7777)
         os.utime(target, ns=(node.modified_ns, node.modified_ns))
+        # A write between the hash and the utime would now wear the version's time, which says
+        # "this file is that version": the watcher would never look at it again, and a rewrite of
+        # the same size would escape `sync` too. Check once more; if the bytes moved, give the
+        # file a time no version has, so the edit is seen (the utime itself is an event).
+        try:
+            changed = os.lstat(target).st_size != node.size or hash_file(target) != node.hash
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        if changed:
+            os.utime(target)
 
     def write_plain(self, path: str, data: bytes | None, digest: str | None, mode: int, mtime_ns: int) -> None:
         """Atomically replace one plain file with content (from ``data`` or the object)."""

@@ -7,8 +7,10 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from typing import Any
 
 from agentfs.fs import ContextFS
+from agentfs.store import store as store_module
 from agentfs.types import Change
 from agentfs.watch import Watcher
 
@@ -206,6 +208,32 @@ def test_committing_an_outside_edit_never_undoes_a_newer_one(store: ContextFS) -
     # An outside edit committed as it is gets the version's time, so status is clean after it.
     (store.root / "knowledge/clean.txt").write_text("as edited\n")
     store.sync()
+    assert store.status() == []
+
+
+def test_an_edit_during_the_adoption_of_the_previous_one_is_seen(store: ContextFS, monkeypatch: Any) -> None:
+    """Committing an outside edit gives its plain file the version's time, after checking the
+    bytes. A writer rewriting the file (same size) between that check and the utime must not end
+    up with the version's time on bytes that are not the version: nothing would ever look again."""
+    plain = store.root / "knowledge/adopted.txt"
+    plain.write_text("held open\n")
+    real_hash = store_module.hash_file
+    edits: list[str] = []
+
+    def hash_then_write(path: Any) -> str:
+        digest = real_hash(path)
+        if os.fspath(path) == os.fspath(plain) and not edits:
+            edits.append("now")
+            plain.write_text("HELD OPEN\n")  # right after the check, before the utime
+        return digest
+
+    monkeypatch.setattr(store_module, "hash_file", hash_then_write)
+    store.sync()
+    assert edits and store.read("/knowledge/adopted.txt") == b"held open\n"
+    assert os.stat(plain).st_mtime_ns != store.stat("/knowledge/adopted.txt").modified_ns
+    assert _changes(store.status()) == {"/knowledge/adopted.txt": ("modified", None)}
+    store.sync()
+    assert store.read("/knowledge/adopted.txt") == b"HELD OPEN\n"
     assert store.status() == []
 
 
