@@ -34,11 +34,23 @@ def scan(fs: ContextFS, under: str = "/") -> list[Change]:
     """Compare the plain tree with the catalog; return added, modified and deleted entries."""
     store = fs._core.store
     store._flush_confirmed()
-    # A node still pending belongs to a commit whose plain-tree update is in flight (or died and
-    # awaits recovery): neither side of it can be judged now, so it is left out.
-    pending = {row[0] for row in store.conn.execute("SELECT node_id FROM pending")}
-    nodes = {n.path: n for n in store.subtree(under) if n.id not in pending}
-    skip = {n.path for n in store.subtree(under) if n.id in pending} if pending else set()
+    # Pending rows are judged under the write lock, as in scan_paths: then no commit is in flight,
+    # so a pending commit is applied (its writer, alive, clears the row lazily) or was cut short
+    # by a crash and awaits recovery. Only the latter is left out: neither side of it can be judged.
+    subtree = list(store.subtree(under))
+    cut_short: set[int] = set()
+    with store.quiescent():
+        pending = {row[0] for row in store.conn.execute("SELECT node_id FROM pending")}
+        for entry in subtree:
+            if entry.id in pending:
+                try:
+                    plain: os.stat_result | None = os.lstat(store.plain_path(entry.path))
+                except (FileNotFoundError, NotADirectoryError):
+                    plain = None
+                if _cut_short(store, entry, plain):
+                    cut_short.add(entry.id)
+    nodes = {n.path: n for n in subtree if n.id not in cut_short}
+    skip = {n.path for n in subtree if n.id in cut_short}
     virtual = {p for p, prov in fs._core.providers.items() if prov.capabilities.virtual}
     seen: set[str] = set()
     changes: list[Change] = []

@@ -106,8 +106,10 @@ CREATE TABLE IF NOT EXISTS cursors (
 );
 
 -- Plain-tree updates committed but not yet confirmed on disk (a writer died between the two).
+-- writer: the committing Store's token; .agentfs/writers/<token> is locked while it is open.
 CREATE TABLE IF NOT EXISTS pending (
-    node_id INTEGER PRIMARY KEY
+    node_id INTEGER PRIMARY KEY,
+    writer  TEXT
 );
 
 -- Lexical index, kept in the commit transaction so words are searchable the moment they commit.

@@ -63,6 +63,7 @@ from agentfs.store.records import (
 from agentfs.store.schema import SCHEMA, SCHEMA_VERSION
 
 META_DIR = ".agentfs"
+WRITERS_DIR = "writers"  # one locked file per open store (see Store._register_writer)
 FTS_MAX_BYTES = 2 * 1024 * 1024  # bigger text files are stored and versioned, not word-indexed
 DIR_MODE = 0o755
 FILE_MODE = 0o644
@@ -115,7 +116,11 @@ class Store:
             raise StoreError(
                 f"{self.catalog_path} has schema version {version}, this agentfs reads {SCHEMA_VERSION}"
             )
+        if "writer" not in {row[1] for row in conn.execute("PRAGMA table_info(pending)")}:
+            with contextlib.suppress(sqlite3.OperationalError):  # another process added it first
+                conn.execute("ALTER TABLE pending ADD COLUMN writer TEXT")
         del conn
+        self.token, self._writer_file = self._register_writer()
         self.recover()
         # Temp files of writers killed mid-commit (nothing refers to them). Only old ones: a live
         # writer in another process may be filling a young one right now.
@@ -219,6 +224,48 @@ class Store:
         self._all_conns = []
         with contextlib.suppress(Exception):
             self._lock_file.close()
+        with contextlib.suppress(Exception):
+            os.unlink(self.meta_dir / WRITERS_DIR / self.token)
+            self._writer_file.close()
+
+    # --- writers --------------------------------------------------------------------------------
+
+    def _register_writer(self) -> tuple[str, Any]:
+        """This open store's token, and the file it keeps locked under ``.agentfs/writers/`` for as
+        long as it is open: the kernel drops the lock when the process dies, however it dies. The
+        token goes into every ``pending`` row this store writes, so recovery can tell a live
+        writer's rows (applied: no commit is in flight while recovery holds the write lock) from a
+        dead one's (maybe cut short)."""
+        folder = self.meta_dir / WRITERS_DIR
+        folder.mkdir(exist_ok=True)
+        token = uuid.uuid4().hex
+        handle = open(folder / token, "a+b")  # noqa: SIM115 - held while the store is open
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        return token, handle
+
+    def writer_alive(self, token: str | None) -> bool:
+        """Whether the store that wrote a ``pending`` row is still open (in any process)."""
+        if not token:
+            return False  # written before rows named their writer
+        if token == self.token:
+            return True
+        try:
+            fd = os.open(self.meta_dir / WRITERS_DIR / token, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def _forget_dead_writers(self, tokens: set[str]) -> None:
+        for token in tokens:
+            if token and not self.writer_alive(token):
+                with contextlib.suppress(OSError):
+                    os.unlink(self.meta_dir / WRITERS_DIR / token)
 
     # --- key/value ------------------------------------------------------------------------------
 
@@ -535,7 +582,12 @@ class Store:
             self._confirmed.difference_update(ids)
 
     def recover(self) -> list[str]:
-        """Re-apply head versions of nodes whose plain-tree update may not have happened."""
+        """Re-apply head versions of nodes whose plain-tree update may not have happened.
+
+        Only rows of writers that are gone are judged: a store still open elsewhere has applied
+        its commits (none is in flight while this holds the write lock), and whatever its files
+        show since (an outside edit, an outside deletion) is for ``sync`` or a watcher to commit.
+        """
         pending = self.conn.execute("SELECT node_id FROM pending").fetchall()
         if not pending:
             return []
@@ -543,7 +595,9 @@ class Store:
         with self._write_lock:
             fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
             try:
-                ids = [row[0] for row in self.conn.execute("SELECT node_id FROM pending").fetchall()]
+                rows = self.conn.execute("SELECT node_id, writer FROM pending").fetchall()
+                ids = [node_id for node_id, writer in rows if not self.writer_alive(writer)]
+                self._forget_dead_writers({writer for _, writer in rows if writer})
                 nodes = [n for n in (self.node_by_id(i) for i in ids) if n is not None]
                 # A rename that died before its plain-tree move leaves the old path behind: remove
                 # it (children before parents) unless a live node owns that path again.
@@ -732,7 +786,7 @@ class Transaction:
                 node.modified_ns, message,
             ),
         )
-        self.conn.execute("INSERT OR IGNORE INTO pending(node_id) VALUES (?)", (node.id,))
+        self.conn.execute("INSERT OR REPLACE INTO pending(node_id, writer) VALUES (?, ?)", (node.id, self.store.token))
         cur = self.conn.execute(
             "INSERT INTO outbox(time_ns, op, node_id, path, old_path, version, kind) VALUES (?,?,?,?,?,?,?)",
             (node.modified_ns, op, node.id, node.path, old_path, node.version, node.kind),

@@ -211,6 +211,34 @@ def test_committing_an_outside_edit_never_undoes_a_newer_one(store: ContextFS) -
     assert store.status() == []
 
 
+def test_opening_the_store_never_undoes_an_outside_deletion(store: ContextFS) -> None:
+    """A file created by a store still open elsewhere and deleted outside since stays deleted
+    when another process opens the store (a mount's indexer did, and resurrected it: the mount's
+    watcher then took the file for its version and never committed the deletion). The same file
+    of a writer that is gone is a creation cut short, and recovery re-applies it."""
+    live, gone = _other_process(store), _other_process(store)
+    try:
+        live.write("/knowledge/deleted.txt", "created by a live process\n")
+        gone.write("/knowledge/cut.txt", "created by a process that died\n")
+        (store.root / "knowledge/deleted.txt").unlink()
+        (store.root / "knowledge/cut.txt").unlink()  # as if it died before its plain-tree update
+        gone._core.store._confirmed.clear()
+        gone.close()
+        opened = ContextFS.open(store.root, principal=store.principal)  # runs recovery
+        try:
+            assert not (store.root / "knowledge/deleted.txt").exists()
+            assert (store.root / "knowledge/cut.txt").read_text() == "created by a process that died\n"
+            assert _changes(opened.status()) == {"/knowledge/deleted.txt": ("deleted", None)}
+            opened.sync()
+            assert not opened.exists("/knowledge/deleted.txt")
+            assert opened.log("/knowledge/deleted.txt")[-1].author == "external"
+        finally:
+            opened.close()
+    finally:
+        live.close()
+    assert not [p for p in (store.root / ".agentfs/writers").iterdir() if p.name != store._core.store.token]
+
+
 def test_an_edit_during_the_adoption_of_the_previous_one_is_seen(store: ContextFS, monkeypatch: Any) -> None:
     """Committing an outside edit gives its plain file the version's time, after checking the
     bytes. A writer rewriting the file (same size) between that check and the utime must not end
