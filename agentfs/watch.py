@@ -210,7 +210,12 @@ class Watcher:
         if foreign and self._on_foreign is not None:
             self._on_foreign(foreign)
         if dirty and self._commit_edits and self._may_commit():
-            self._commit(sorted(p for p in self._settled(dirty) if not self._explained(p)))
+            settled = self._settled(dirty)
+            explained = {p for p in settled if self._explained(p)}
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("outside events on %s: %s wait for their close, %s explained by commits",
+                          sorted(dirty), sorted(dirty - settled), sorted(explained))
+            self._commit(sorted(settled - explained))
         digest = self._rules_digest()
         if digest != self._rules:
             self._rules = digest
@@ -279,6 +284,7 @@ class Watcher:
             return
         try:
             changes = self._fs.status(only=candidates)
+            log.debug("outside edits of %s: %s", candidates, [(c.change, c.path) for c in changes])
             results = self._fs.commit_external(changes) if changes else []
         except AgentFSError as exc:
             log.warning("outside edits not committed: %s", exc.message)

@@ -34,6 +34,7 @@ from agentfs.timefmt import iso
 from agentfs.watch import Watcher
 
 log = logging.getLogger("agentfs.fuse")
+ENV_LOG_LEVEL = "AGENTFS_LOG_LEVEL"  # e.g. DEBUG: the watcher's decisions in the daemon's log
 
 # With invalidation the kernel may cache for long; without it, staleness is bounded by this.
 CACHE_TIMEOUT_S = 60.0
@@ -236,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = os.environ.get(ENV_LOG_LEVEL, "").upper()
+    if level:  # agentfs' own loggers only: the libraries' debug output would drown them
+        logging.getLogger("agentfs").setLevel(level if isinstance(logging.getLevelName(level), int) else "INFO")
     if args.index_only:
         return run_indexer(args.store, args.parent or os.getppid())
     if not args.mountpoint or not args.principal:

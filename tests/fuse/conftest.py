@@ -7,8 +7,10 @@ the mount untested.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -42,9 +44,10 @@ def require_tool(name: str) -> str:
     return found  # type: ignore[return-value]
 
 
-def agentfs_cli(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def agentfs_cli(*args: str, check: bool = True, timeout: float = 120,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the `agentfs` command line in a subprocess (as a user would)."""
-    result = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"agentfs {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
     return result
@@ -82,7 +85,9 @@ class Mount:
         args = ["mount", str(self.store), str(self.path), "--as", self.principal, "--json"]
         if self.read_only:
             args.append("--read-only")
-        result = agentfs_cli(*args, check=False)
+        # The daemons of the tests log agentfs' debug lines (the watcher's decisions), which a
+        # failed test's report shows with the daemon's thread stacks.
+        result = agentfs_cli(*args, check=False, env={**os.environ, "AGENTFS_LOG_LEVEL": "DEBUG"})
         if result.returncode != 0:
             cannot_mount(result.stderr.strip() or result.stdout.strip())
         import json
@@ -92,8 +97,17 @@ class Mount:
         self.log = record.get("log")
         return self
 
-    def log_tail(self, lines: int = 60) -> str:
-        """The end of the daemon's log (shown with a failed test: what the daemon did meanwhile)."""
+    def log_tail(self, lines: int = 80, *, stacks: bool = False) -> str:
+        """The end of the daemon's log (shown with a failed test: what the daemon did meanwhile).
+
+        ``stacks``: first have the daemon write every thread's stack to its log (SIGUSR1, see
+        ``faulthandler.register`` in the daemon), to tell a stuck thread from a wrong decision.
+        """
+        if stacks and self.pid:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGUSR1)
+                time.sleep(0.5)
+                lines += 150
         try:
             with open(self.log or "", errors="replace") as handle:
                 return "".join(handle.readlines()[-lines:])
@@ -185,4 +199,4 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
             if isinstance(candidate, Mount):
                 mounts[str(candidate.path)] = candidate
     for path, mount in mounts.items():
-        report.sections.append((f"daemon log of {path}", mount.log_tail()))
+        report.sections.append((f"daemon log of {path}", mount.log_tail(stacks=True)))
