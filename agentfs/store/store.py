@@ -239,15 +239,20 @@ class Store:
         folder = self.meta_dir / WRITERS_DIR
         folder.mkdir(exist_ok=True)
         token = uuid.uuid4().hex
-        handle = open(folder / token, "a+b")  # noqa: SIM115 - held while the store is open
+        # Locked before it gets its name, so a sweep never takes a newborn file for a dead one.
+        handle = open(folder / f".{token}", "a+b")  # noqa: SIM115 - held while the store is open
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        os.rename(folder / f".{token}", folder / token)
+        # Files of stores killed without closing (the kernel released their locks).
+        with contextlib.suppress(OSError):
+            self._forget_dead_writers({name for name in os.listdir(folder) if not name.startswith(".")})
         return token, handle
 
     def writer_alive(self, token: str | None) -> bool:
         """Whether the store that wrote a ``pending`` row is still open (in any process)."""
         if not token:
             return False  # written before rows named their writer
-        if token == self.token:
+        if token == getattr(self, "token", None):
             return True
         try:
             fd = os.open(self.meta_dir / WRITERS_DIR / token, os.O_RDONLY | os.O_CLOEXEC)
