@@ -39,8 +39,9 @@ def scan(fs: ContextFS, under: str = "/") -> list[Change]:
     # by a crash and awaits recovery. Only the latter is left out: neither side of it can be judged.
     subtree = list(store.subtree(under))
     cut_short: set[int] = set()
-    with store.quiescent():
-        pending = {row[0] for row in store.conn.execute("SELECT node_id FROM pending")}
+    has_pending = store.conn.execute("SELECT 1 FROM pending LIMIT 1").fetchone() is not None
+    with store.quiescent() if has_pending else contextlib.nullcontext():
+        pending = {row[0] for row in store.conn.execute("SELECT node_id FROM pending")} if has_pending else set()
         for entry in subtree:
             if entry.id in pending:
                 try:

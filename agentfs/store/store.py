@@ -602,7 +602,6 @@ class Store:
             try:
                 rows = self.conn.execute("SELECT node_id, writer FROM pending").fetchall()
                 ids = [node_id for node_id, writer in rows if not self.writer_alive(writer)]
-                self._forget_dead_writers({writer for _, writer in rows if writer})
                 nodes = [n for n in (self.node_by_id(i) for i in ids) if n is not None]
                 # A rename that died before its plain-tree move leaves the old path behind: remove
                 # it (children before parents) unless a live node owns that path again.
