@@ -48,7 +48,7 @@ def scan(fs: ContextFS, under: str = "/") -> list[Change]:
                     plain: os.stat_result | None = os.lstat(store.plain_path(entry.path))
                 except (FileNotFoundError, NotADirectoryError):
                     plain = None
-                if _cut_short(store, entry, plain):
+                if store.cut_short(entry, plain):
                     cut_short.add(entry.id)
     nodes = {n.path: n for n in subtree if n.id not in cut_short}
     skip = {n.path for n in subtree if n.id in cut_short}
@@ -106,7 +106,7 @@ def scan_paths(fs: ContextFS, candidates: Iterable[str]) -> list[Change]:
     The catalog and the plain files are compared under the store's write lock, so no commit is
     half-way through its plain-tree update meanwhile: a ``pending`` row is either applied (rows
     are cleared lazily, at their writer's next commit) or was cut short by a crash, and then the
-    plain tree still shows exactly the version before it (see :func:`_cut_short`), which
+    plain tree still shows exactly the version before it (see :meth:`Store.cut_short`), which
     recovery re-applies. An added folder is walked, so a tree moved in from elsewhere arrives
     whole. Invalid names come back with a ``problem``, as in :func:`scan`.
     """
@@ -134,7 +134,7 @@ def scan_paths(fs: ContextFS, candidates: Iterable[str]) -> list[Change]:
             except (FileNotFoundError, NotADirectoryError):
                 st = None
             latest = node or tombs.get(path)
-            if latest is not None and latest.id in pending and _cut_short(store, latest, st):
+            if latest is not None and latest.id in pending and store.cut_short(latest, st):
                 continue
             plain[path] = st
     for path, st in plain.items():
@@ -162,28 +162,6 @@ def scan_paths(fs: ContextFS, candidates: Iterable[str]) -> list[Change]:
                 if hashlib.sha256(os.readlink(full).encode()).hexdigest() != node.hash:
                     changes.append(Change(path, "modified", kind))
     return changes
-
-
-def _cut_short(store: Any, latest: Any, st: os.stat_result | None) -> bool:
-    """Whether a pending commit's plain-tree update never happened (its writer died). Called under
-    the write lock, so it is not in flight. Cut short, the plain entry is still exactly the
-    version before: agentfs gave that file its version's mtime to the nanosecond, which an edit
-    made since (an editor, a script, the kernel's clock) does not reproduce; a renamed entry is
-    still missing at its new path. A pending new entry whose plain entry is missing was deleted
-    outside afterwards, or its writer died before anybody was told of it; either way the
-    deletion is what the plain tree shows.
-    """
-    before = store.version_before(latest)
-    if before is None or before.op == "delete":
-        return False
-    if st is None:  # a rename whose plain-tree move never happened left nothing at the new path
-        return before.path != latest.path
-    kind = "symlink" if stat_mod.S_ISLNK(st.st_mode) else "dir" if stat_mod.S_ISDIR(st.st_mode) else "file"
-    if kind != before.kind:
-        return False
-    if kind == "dir":  # folders' mtimes are the kernel's: a folder still there awaits its deletion
-        return bool(latest.deleted)
-    return st.st_mtime_ns == before.time_ns
 
 
 def _added_below(folder: Path, path: str) -> list[Change]:

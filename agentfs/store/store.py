@@ -601,7 +601,8 @@ class Store:
             fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
             try:
                 rows = self.conn.execute("SELECT node_id, writer FROM pending").fetchall()
-                ids = [node_id for node_id, writer in rows if not self.writer_alive(writer)]
+                alive = {writer: self.writer_alive(writer) for writer in {w for _, w in rows}}  # one check per writer
+                ids = [node_id for node_id, writer in rows if not alive[writer]]
                 nodes = [n for n in (self.node_by_id(i) for i in ids) if n is not None]
                 # A rename that died before its plain-tree move leaves the old path behind: remove
                 # it (children before parents) unless a live node owns that path again.
@@ -646,8 +647,30 @@ class Store:
             return False
         if st.st_mtime_ns == node.modified_ns and not node.deleted:
             return st.st_size == node.size  # applied: nothing to repair (else torn: repair)
-        before = self.version_before(node)
-        return before is None or before.op == "delete" or st.st_mtime_ns != before.time_ns
+        return not self.cut_short(node, st)
+
+    def cut_short(self, latest: Node, st: os.stat_result | None) -> bool:
+        """Whether a pending commit's plain-tree update never happened (its writer died), judged
+        from ``st``, the plain entry at its path, under the write lock (so it is not in flight).
+
+        Cut short, the plain entry is still exactly the version before: agentfs gave that file
+        its version's mtime to the nanosecond, which an edit made since (an editor, a script, the
+        kernel's clock) does not reproduce; a renamed entry is still missing at its new path. A
+        pending new entry whose plain entry is missing was deleted outside afterwards, or its
+        writer died before anybody was told of it; either way the deletion is what the plain
+        tree shows (recovery, which knows the writer is gone, re-applies it itself).
+        """
+        before = self.version_before(latest)
+        if before is None or before.op == "delete":
+            return False
+        if st is None:  # a rename whose plain-tree move never happened left nothing at the new path
+            return before.path != latest.path
+        kind = "symlink" if stat.S_ISLNK(st.st_mode) else "dir" if stat.S_ISDIR(st.st_mode) else "file"
+        if kind != before.kind:
+            return False
+        if kind == "dir":  # folders' mtimes are the kernel's: a folder still there awaits its deletion
+            return bool(latest.deleted)
+        return st.st_mtime_ns == before.time_ns
 
     def version_before(self, node: Node) -> VersionBefore | None:
         """The version preceding ``node``'s head: what the plain tree shows while the head's
