@@ -5,9 +5,17 @@ files; the ratio (mount / native time, or throughput for the big read) is printe
 target from the issue. Every workload runs once untimed first (warm caches on both sides, as a
 user who works in a mount sees them), then ``--repeat`` times; the median counts.
 
+Two more sides, the *floors*, run the same commands on passthrough file systems with no logic:
+``passthrough`` (benchmarks/passthrough_fs.py: fuse-python, one system call per request, no
+catalog, versions, ACL or commit, mounted with agentfs' binding and kernel options) and, when
+Debian's ``bindfs`` is installed, ``bindfs`` (a C passthrough on libfuse 2.9 with the same cache
+timeouts and ``kernel_cache``). Their ratios are what any fuse-python file system, and any
+libfuse 2 file system, costs on this machine; the gap to the mount is what agentfs itself spends.
+
     python benchmarks/fuse.py            # 10,000 files, a 512 MiB file, 1,000 creates (~2 min)
     python benchmarks/fuse.py --json     # one JSON object
     python benchmarks/fuse.py --smoke    # tiny sizes, a few seconds
+    python benchmarks/fuse.py --floors=  # without the passthrough sides
 
 Needs /dev/fuse and fuse-python (``pip install 'agentfs[fuse]'``) and bash, coreutils, grep, dd.
 """
@@ -27,7 +35,7 @@ import time
 from pathlib import Path
 
 import agentfs
-from agentfs.fuse import lifecycle, registry
+from agentfs.fuse import daemon, lifecycle, registry
 
 TARGETS = {  # workload -> (comparison, bound): time ratios are upper bounds, throughput ratios lower
     "cat_small_files_warm": ("<=", 2.0),
@@ -179,17 +187,49 @@ def outside_edit_latency(store: Path, mountpoint: Path, *, repeat: int) -> dict:
             "ratio": round(latency, 3), "target": "<= 1.0 s", "met": latency <= 1.0}
 
 
+FLOORS = ("passthrough", "bindfs")  # floor sides: fuse-python with no logic; a C libfuse 2 passthrough
+
+
+@contextlib.contextmanager
+def floor_mount(kind: str, source: Path, mountpoint: Path):
+    """A passthrough file system over ``source`` until exit: ``passthrough`` is
+    benchmarks/passthrough_fs.py (fuse-python, agentfs' binding and kernel options); ``bindfs``
+    is Debian's bindfs (C, libfuse 2.9, the same cache timeouts and ``kernel_cache``)."""
+    mountpoint.mkdir()
+    if kind == "passthrough":
+        command = [sys.executable, str(Path(__file__).with_name("passthrough_fs.py")), str(source), str(mountpoint)]
+    else:
+        timeouts = ",".join(o for o in daemon.mount_options(source, read_only=False, allow_other=False,
+                                                            timeout=daemon.cache_timeout()) if "_timeout=" in o)
+        command = ["bindfs", "-f", "-o", f"kernel_cache,{timeouts}", str(source), str(mountpoint)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.ismount(mountpoint):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{kind} did not mount: {process.stderr.read().decode()}")  # type: ignore[union-attr]
+            time.sleep(0.02)
+        yield mountpoint
+    finally:
+        subprocess.run(["fusermount", "-u", str(mountpoint)], check=False, stderr=subprocess.DEVNULL)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def run(files: int, big_mib: int, creates: int, repeat: int, only: set[str] | None = None, *,
-        settle_timeout: float = 120.0) -> dict:
+        settle_timeout: float = 120.0, floors: tuple[str, ...] = ()) -> dict:
     root = Path(tempfile.mkdtemp(prefix="agentfs-bench-fuse-"))
     try:
-        return _run_in(root, files, big_mib, creates, repeat, only, settle_timeout)
+        with contextlib.ExitStack() as stack:
+            return _run_in(root, files, big_mib, creates, repeat, only, settle_timeout, floors, stack)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
 def _run_in(root: Path, files: int, big_mib: int, creates: int, repeat: int, only: set[str] | None,
-            settle_timeout: float) -> dict:
+            settle_timeout: float, floors: tuple[str, ...], stack: contextlib.ExitStack) -> dict:
     os.environ["AGENTFS_RUNTIME_DIR"] = str(root / "run")
     store, native, mountpoint = root / "ctx", root / "native", root / "mnt"
     mountpoint.mkdir()
@@ -201,6 +241,12 @@ def _run_in(root: Path, files: int, big_mib: int, creates: int, repeat: int, onl
                            *map(str, backing_files(fs, "/knowledge/big.bin"))]}
     finally:
         fs.close()
+    floor_mounts = {}
+    for kind in floors:  # the same files again, for each passthrough to serve
+        shutil.copytree(native, root / kind)
+        floor_mounts[kind] = stack.enter_context(floor_mount(kind, root / kind, root / f"{kind}-mnt"))
+        evict[kind] = [*EVICT, str(floor_mounts[kind] / "big.bin"), str(root / kind / "big.bin")]
+    os.sync()  # the copies' writeback must not fall on the timed part
     record = lifecycle.mount(store, mountpoint, principal=agentfs.fs.default_admin())
     results = []
     try:
@@ -212,6 +258,9 @@ def _run_in(root: Path, files: int, big_mib: int, creates: int, repeat: int, onl
             "mount": workloads(mountpoint / "memory/semantic/bench", mountpoint / "knowledge/big.bin",
                                mountpoint / "memory/episodic/new", creates, root / "mount.list"),
         }
+        for kind, floor_mnt in floor_mounts.items():
+            sides[kind] = workloads(floor_mnt / "bench", floor_mnt / "big.bin", floor_mnt / "new", creates,
+                                    root / f"{kind}.list")
         for name, (comparison, bound) in TARGETS.items():
             if only and name not in only:
                 continue
@@ -219,12 +268,17 @@ def _run_in(root: Path, files: int, big_mib: int, creates: int, repeat: int, onl
                             evict if name.endswith("_cold") else None)
             if name.startswith("sequential_read"):
                 mb_s = {side: (big_mib * 1.048576) / s for side, s in seconds.items()}
-                ratio = mb_s["mount"] / mb_s["native"]
-                extra = {"native_mb_s": round(mb_s["native"], 1), "mount_mb_s": round(mb_s["mount"], 1)}
+                ratios = {side: mb_s[side] / mb_s["native"] for side in seconds}
+                extra = {f"{side}_mb_s": round(value, 1) for side, value in mb_s.items()}
             else:
-                ratio = seconds["mount"] / seconds["native"]
+                ratios = {side: seconds[side] / seconds["native"] for side in seconds}
                 extra = {}
+            ratio = ratios["mount"]
             met = ratio <= bound if comparison == "<=" else ratio >= bound
+            for kind in floor_mounts:  # what a file system with no logic costs here
+                floor_ratio = ratios[kind]
+                extra |= {f"{kind}_s": round(seconds[kind], 4), f"{kind}_ratio": round(floor_ratio, 2),
+                          f"{kind}_met": floor_ratio <= bound if comparison == "<=" else floor_ratio >= bound}
             results.append({"workload": name, "native_s": round(seconds["native"], 4),
                             "mount_s": round(seconds["mount"], 4), "ratio": round(ratio, 2),
                             "target": f"{comparison} {bound}", "met": met, **extra})
@@ -238,7 +292,7 @@ def _run_in(root: Path, files: int, big_mib: int, creates: int, repeat: int, onl
         while registry.pid_alive(record["pid"]) and time.monotonic() < deadline:
             time.sleep(0.05)
     return {
-        "files": files, "big_file_mib": big_mib, "creates": creates, "repeat": repeat,
+        "files": files, "big_file_mib": big_mib, "creates": creates, "repeat": repeat, "floors": list(floors),
         "daemon_pid": record["pid"], "settle_s": round(settled, 1), "cpus": os.cpu_count(),
         "load_average_before": round(load_before, 2), "load_average": round(os.getloadavg()[0], 2),
         "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -255,33 +309,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--creates", type=int, default=1_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", default="", help="comma-separated workloads to run (default: all)")
+    parser.add_argument("--floors", default=None,
+                        help="comma-separated passthrough sides to run too: passthrough (fuse-python, no "
+                             "logic), bindfs (C libfuse 2; Debian's bindfs). Default: both when available; "
+                             "'' for none")
     args = parser.parse_args(argv)
     if args.smoke:
         args.files, args.big_mib, args.creates, args.repeat = 200, 8, 50, 1
     only = {name for name in args.only.split(",") if name}
+    if args.floors is None:
+        floors = tuple(kind for kind in FLOORS if kind == "passthrough" or shutil.which(kind))
+    else:
+        floors = tuple(kind for kind in args.floors.split(",") if kind)
+        if set(floors) - set(FLOORS):
+            parser.error(f"unknown floors: {', '.join(sorted(set(floors) - set(FLOORS)))}")
     unknown = only - {*TARGETS, "outside_edit_visible"}
     if unknown:
         parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
     report = run(args.files, args.big_mib, args.creates, args.repeat, only or None,
-                 settle_timeout=0.0 if args.smoke else 120.0)
+                 settle_timeout=0.0 if args.smoke else 120.0, floors=floors)
     if args.json:
         print(json.dumps(report))
         return 0
     print(f"{args.files} files, {args.big_mib} MiB file, {args.creates} creates; median of {args.repeat} "
           f"warm runs; {report['cpus']} CPUs, load {report['load_average_before']} -> {report['load_average']}, "
           f"{report['date']}")
-    print(f"{'workload':34} {'native':>10} {'mount':>10} {'ratio':>7}  target")
+    print(f"{'workload':34} {'native':>10} {'mount':>10} {'ratio':>7}  {'target':8}"
+          + "".join(f"   {kind:>11} {'ratio':>5}" for kind in floors))
     for row in report["results"]:
         if row["workload"] == "outside_edit_visible":
             print(f"{row['workload']:34} {'-':>10} {row['mount_s'] * 1000:>7.0f} ms {'':>7}  {row['target']}"
                   f"{'' if row['met'] else '  (missed)'}")
             continue
-        if "native_mb_s" in row:
-            native, mount = f"{row['native_mb_s']:.0f} MB/s", f"{row['mount_mb_s']:.0f} MB/s"
-        else:
-            native, mount = f"{row['native_s'] * 1000:.1f} ms", f"{row['mount_s'] * 1000:.1f} ms"
-        print(f"{row['workload']:34} {native:>10} {mount:>10} {row['ratio']:>7.2f}  {row['target']}"
-              f"{'' if row['met'] else '  (missed)'}")
+        throughput = "native_mb_s" in row
+
+        def shown(side: str, row: dict = row, throughput: bool = throughput) -> str:
+            return f"{row[f'{side}_mb_s']:.0f} MB/s" if throughput else f"{row[f'{side}_s'] * 1000:.1f} ms"
+
+        line = f"{row['workload']:34} {shown('native'):>10} {shown('mount'):>10} {row['ratio']:>7.2f}  {row['target']:8}"
+        for kind in floors:
+            line += f"   {shown(kind):>11} {row[f'{kind}_ratio']:>5.2f}"
+        print(line + ("" if row["met"] else "  (missed)"))
     return 0
 
 

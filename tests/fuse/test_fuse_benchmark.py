@@ -20,6 +20,7 @@ BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "fuse.py"
 
 
 def test_smoke_run_reports_every_workload_as_json() -> None:
+    """Every workload on the mount and on the passthrough floor (bindfs too where installed)."""
     if not os.path.exists("/dev/fuse"):
         cannot_mount("no /dev/fuse")
     spec = importlib.util.spec_from_file_location("benchmark_fuse", BENCHMARK)
@@ -33,4 +34,8 @@ def test_smoke_run_reports_every_workload_as_json() -> None:
     assert [row["workload"] for row in report["results"]] == [*benchmark.TARGETS, "outside_edit_visible"]
     for row in report["results"]:
         assert row["mount_s"] > 0 and row["ratio"] > 0 and isinstance(row["met"], bool), row
+        if row["workload"] != "outside_edit_visible":  # the fuse-python passthrough ran beside it
+            assert row["passthrough_s"] > 0 and row["passthrough_ratio"] > 0, row
+            assert isinstance(row["passthrough_met"], bool), row
+    assert report["floors"][0] == "passthrough"
     assert report["cpus"] >= 1 and report["load_average"] >= 0 and report["date"]
