@@ -211,11 +211,16 @@ def floor_mount(kind: str, source: Path, mountpoint: Path):
             time.sleep(0.02)
         yield mountpoint
     finally:
-        subprocess.run(["fusermount", "-u", str(mountpoint)], check=False, stderr=subprocess.DEVNULL)
+        fusermount = shutil.which("fusermount3") or "fusermount"
+        for flags in ("-u", "-uz"):  # the lazy unmount if something still holds the mount
+            if subprocess.run([fusermount, flags, str(mountpoint)], check=False,
+                              stderr=subprocess.DEVNULL).returncode == 0:
+                break
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
 
 
 def run(files: int, big_mib: int, creates: int, repeat: int, only: set[str] | None = None, *,
