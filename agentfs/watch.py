@@ -89,6 +89,7 @@ class Watcher:
         self._commit_lock_fd: int | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._handler = _Handler(self)
+        self._events: list[type] = []
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -100,7 +101,8 @@ class Watcher:
         self._unsubscribe = self._fs.subscribe(self._on_own_event)
         self._observer = Observer()
         self._observer.daemon = True
-        self._observer.schedule(self._handler, str(self._root), recursive=False)
+        self._events = _watched_events()
+        self._observer.schedule(self._handler, str(self._root), recursive=False, event_filter=self._events)
         for child in self._root.iterdir():
             self._watch_top(child)
         self._observer.start()
@@ -137,7 +139,7 @@ class Watcher:
             return
         self._watched.add(str(child))
         with contextlib.suppress(OSError):
-            self._observer.schedule(self._handler, str(child), recursive=True)
+            self._observer.schedule(self._handler, str(child), recursive=True, event_filter=self._events)
 
     # --- inputs ---------------------------------------------------------------------------------
 
@@ -299,17 +301,33 @@ class Watcher:
         return hashlib.sha256(json.dumps(self._fs.acl_summary(), sort_keys=True).encode()).hexdigest()
 
 
+def _watched_events() -> list[type]:
+    """The watchdog events the watcher acts on. Opens, closes without a write and folders'
+    mtime changes carry no news: left out, inotify is not even asked for them, so reading the
+    plain files (``grep -r`` over the store, a scan) costs the watcher nothing, and a commit's
+    rename into place is one event, not two."""
+    from watchdog.events import (
+        DirCreatedEvent,
+        DirDeletedEvent,
+        DirMovedEvent,
+        FileClosedEvent,
+        FileCreatedEvent,
+        FileDeletedEvent,
+        FileModifiedEvent,
+        FileMovedEvent,
+    )
+
+    return [FileCreatedEvent, DirCreatedEvent, FileDeletedEvent, DirDeletedEvent, FileModifiedEvent,
+            FileMovedEvent, DirMovedEvent, FileClosedEvent]
+
+
 class _Handler:
-    """watchdog callbacks -> :meth:`Watcher._saw` (folder mtime changes carry no news)."""
+    """watchdog callbacks -> :meth:`Watcher._saw` (only the events of :func:`_watched_events`)."""
 
     def __init__(self, watcher: Watcher) -> None:
         self._watcher = watcher
 
     def dispatch(self, event: Any) -> None:
-        if event.is_directory and event.event_type == "modified":
-            return
-        if event.event_type in ("opened", "closed_no_write"):
-            return
         # A modification (a truncation, a write) is followed by a close when the writer is done.
         # A creation is not waited for: it may have been moved in whole, with no close to come,
         # and committing a new file before its first write only adds a version.

@@ -320,3 +320,27 @@ def test_opening_the_store_never_undoes_an_outside_edit(store: ContextFS) -> Non
             opened.close()
     finally:
         writer.close()
+
+
+def test_reading_the_plain_tree_costs_the_watcher_nothing(store: ContextFS) -> None:
+    """Opens and reads of plain files are no news: the watcher does not ask inotify for them. Asked,
+    a `grep -r` over a big store queued two events per file for watchdog's threads to carry (and
+    could overflow the kernel's queue of 16,384 events, losing what came with them)."""
+    store.write("/knowledge/read.txt", "read me\n")
+    kinds: list[str] = []
+    with Watcher(store, interval=0.05) as watcher:
+        dispatch = watcher._handler.dispatch
+
+        def recording(event: Any) -> None:
+            kinds.append(event.event_type)
+            dispatch(event)
+
+        watcher._handler.dispatch = recording  # type: ignore[method-assign]
+        plain = store.root / "knowledge/read.txt"
+        for _ in range(5_000):
+            with open(plain, "rb") as handle:
+                handle.read()
+        (store.root / "knowledge/edited.txt").write_text("written outside while reading\n")
+        assert _wait(lambda: store.exists("/knowledge/edited.txt"), timeout=10), kinds[-5:]
+    assert "opened" not in kinds and "closed_no_write" not in kinds, (len(kinds), kinds[:5])
+    assert [v.author for v in store.log("/knowledge/edited.txt")] == ["external"]
