@@ -11,6 +11,9 @@ A :class:`Watcher` follows three sources:
   ``on_foreign`` gets them so caches can be dropped.
 - **ACL changes** (rules, groups, administrators): ``on_rules`` is called.
 
+When the kernel's inotify queue overflows, the events in it are lost: the watcher then compares
+the whole plain tree with the catalog (one :meth:`ContextFS.status`) and commits what differs.
+
 Commits of this process are recognised (by outbox sequence number and by the plain file's
 mtime, which the store sets to the version's time) and never taken for outside edits. When
 several processes watch one store, one of them (holding ``.agentfs/watch.lock``) commits outside
@@ -28,6 +31,7 @@ import os
 import stat
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,6 +50,31 @@ DEBOUNCE_S = 0.05  # an editor's save is several file system events in a few mil
 WRITING_S = 1.0
 EXPECT_S = 30.0  # how long a commit of ours explains later events on its path
 _ABSENT = object()
+# When the kernel's inotify queue overflows (16,384 events by default: a `git checkout` of many
+# files), the events in it are lost. watchdog rebuilds its watches and says so only in its log,
+# with this message; the watchers of this process then compare the whole plain tree instead.
+_OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
+_OVERFLOW_MESSAGE = "Inotify queue overflowed"
+_listening: weakref.WeakSet[Watcher] = weakref.WeakSet()
+
+
+class _OverflowSignal(logging.Filter):
+    """Turns watchdog's log line about a queue overflow into a rescan of every live watcher."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith(_OVERFLOW_MESSAGE):
+            for watcher in list(_listening):
+                watcher._lost_events()
+        return True
+
+
+def _listen_for_overflows(watcher: Watcher) -> None:
+    logger = logging.getLogger(_OVERFLOW_LOGGER)
+    if not any(isinstance(f, _OverflowSignal) for f in logger.filters):
+        logger.addFilter(_OverflowSignal())
+    if not logger.isEnabledFor(logging.WARNING):  # the line must be made for the filter to see it
+        logger.setLevel(logging.WARNING)
+    _listening.add(watcher)
 
 
 class Watcher:
@@ -90,6 +119,7 @@ class Watcher:
         self._unsubscribe: Callable[[], None] | None = None
         self._handler = _Handler(self)
         self._events: list[type] = []
+        self._rescan = False  # inotify lost events: compare the whole plain tree next round
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -99,6 +129,7 @@ class Watcher:
         self._cursor = self._last_seq()
         self._rules = self._rules_digest()
         self._unsubscribe = self._fs.subscribe(self._on_own_event)
+        _listen_for_overflows(self)
         self._observer = Observer()
         self._observer.daemon = True
         self._events = _watched_events()
@@ -111,6 +142,7 @@ class Watcher:
         return self
 
     def stop(self) -> None:
+        _listening.discard(self)
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -178,6 +210,11 @@ class Watcher:
             self._dirty |= busy  # looked at again by the next rounds (every `interval`)
         return dirty - busy
 
+    def _lost_events(self) -> None:
+        with self._lock:
+            self._rescan = True
+        self._wake.set()
+
     def _on_own_event(self, event: Event) -> None:
         now = time.monotonic()
         with self._lock:
@@ -208,9 +245,12 @@ class Watcher:
         """One round: follow the outbox, commit outside edits, check the rules."""
         with self._lock:
             dirty, self._dirty = self._dirty, set()
+            rescan, self._rescan = self._rescan, False
         foreign = self._follow_outbox()
         if foreign and self._on_foreign is not None:
             self._on_foreign(foreign)
+        if rescan and self._commit_edits and self._may_commit():
+            dirty |= self._changed_paths()
         if dirty and self._commit_edits and self._may_commit():
             settled = self._settled(dirty)
             explained = {p for p in settled if self._explained(p)}
@@ -223,6 +263,15 @@ class Watcher:
             self._rules = digest
             if self._on_rules is not None:
                 self._on_rules()
+
+    def _changed_paths(self) -> set[str]:
+        """Every path where the plain tree differs from the catalog (after lost events)."""
+        log.warning("inotify lost events (its queue overflowed): comparing the whole plain tree")
+        try:
+            return {change.path for change in self._fs.status()}
+        except AgentFSError as exc:
+            log.warning("plain tree not compared: %s", exc.message)
+            return set()
 
     def _last_seq(self) -> int:
         seq = 0

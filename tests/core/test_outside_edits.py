@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -344,3 +345,22 @@ def test_reading_the_plain_tree_costs_the_watcher_nothing(store: ContextFS) -> N
         assert _wait(lambda: store.exists("/knowledge/edited.txt"), timeout=10), kinds[-5:]
     assert "opened" not in kinds and "closed_no_write" not in kinds, (len(kinds), kinds[:5])
     assert [v.author for v in store.log("/knowledge/edited.txt")] == ["external"]
+
+
+def test_after_inotify_lost_events_the_watcher_compares_the_whole_tree(store: ContextFS) -> None:
+    """The kernel's inotify queue overflowed (a burst of changes): the events in it are gone.
+    watchdog says so in its log only; the watcher then finds the edits by comparing everything."""
+    store.write("/knowledge/kept.txt", "v1\n")
+    with Watcher(store, interval=0.05) as watcher:
+        saw = watcher._saw
+        watcher._saw = lambda *args, **kwargs: None  # type: ignore[method-assign]  # the events are lost
+        (store.root / "knowledge/kept.txt").write_text("v2, edited outside\n")
+        (store.root / "knowledge/new.txt").write_text("created outside\n")
+        time.sleep(0.5)  # the lost events are dispatched (to nothing) and the rounds go by
+        assert store.read("/knowledge/kept.txt") == b"v1\n" and not store.exists("/knowledge/new.txt")
+        watcher._saw = saw  # type: ignore[method-assign]
+        logging.getLogger("watchdog.observers.inotify_c").warning(
+            "Inotify queue overflowed; filesystem events were lost")  # what watchdog logs then
+        assert _wait(lambda: store.read("/knowledge/kept.txt") == b"v2, edited outside\n")
+        assert _wait(lambda: store.exists("/knowledge/new.txt"))
+    assert [v.author for v in store.log("/knowledge/kept.txt")] == ["user:admin", "external"]
