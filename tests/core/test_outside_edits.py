@@ -364,3 +364,16 @@ def test_after_inotify_lost_events_the_watcher_compares_the_whole_tree(store: Co
         assert _wait(lambda: store.read("/knowledge/kept.txt") == b"v2, edited outside\n")
         assert _wait(lambda: store.exists("/knowledge/new.txt"))
     assert [v.author for v in store.log("/knowledge/kept.txt")] == ["user:admin", "external"]
+
+
+def test_watchdog_still_reports_an_overflow_the_way_the_watcher_listens_for() -> None:
+    """The rescan hangs on watchdog's log line about an overflow: a release that rewords it (or
+    logs it elsewhere) must fail here, not lose edits silently on a real overflow."""
+    import inspect
+
+    from watchdog.observers import inotify_c
+
+    from agentfs import watch
+
+    assert inotify_c.logger.name == watch._OVERFLOW_LOGGER
+    assert f'logger.warning("{watch._OVERFLOW_MESSAGE}' in inspect.getsource(inotify_c)
