@@ -56,6 +56,7 @@ _ABSENT = object()
 _OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
 _OVERFLOW_MESSAGE = "Inotify queue overflowed"
 _listening: weakref.WeakSet[Watcher] = weakref.WeakSet()
+_listening_lock = threading.Lock()  # watchers start and stop while watchdog's thread reports
 
 
 class _OverflowSignal(logging.Filter):
@@ -63,18 +64,21 @@ class _OverflowSignal(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.getMessage().startswith(_OVERFLOW_MESSAGE):
-            for watcher in list(_listening):
+            with _listening_lock:
+                watchers = list(_listening)
+            for watcher in watchers:
                 watcher._lost_events()
         return True
 
 
 def _listen_for_overflows(watcher: Watcher) -> None:
     logger = logging.getLogger(_OVERFLOW_LOGGER)
-    if not any(isinstance(f, _OverflowSignal) for f in logger.filters):
-        logger.addFilter(_OverflowSignal())
-    if not logger.isEnabledFor(logging.WARNING):  # the line must be made for the filter to see it
-        logger.setLevel(logging.WARNING)
-    _listening.add(watcher)
+    with _listening_lock:
+        if not any(isinstance(f, _OverflowSignal) for f in logger.filters):
+            logger.addFilter(_OverflowSignal())
+        if not logger.isEnabledFor(logging.WARNING):  # the line must be made for the filter to see it
+            logger.setLevel(logging.WARNING)
+        _listening.add(watcher)
 
 
 class Watcher:
@@ -142,7 +146,8 @@ class Watcher:
         return self
 
     def stop(self) -> None:
-        _listening.discard(self)
+        with _listening_lock:
+            _listening.discard(self)
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
