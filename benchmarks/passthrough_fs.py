@@ -1,7 +1,7 @@
 """The floor of a fuse-python mount: a passthrough with no logic, for ``benchmarks/fuse.py --floor``.
 
-Every callback is one system call on a native directory (no catalog, no versions, no ACL, no
-commit), served through the same binding as an agentfs mount (:func:`agentfs.fuse.binding.serve`:
+Every callback is at most one system call on a native directory (no catalog, no versions, no
+ACL, no commit), served through the same binding as an agentfs mount (:func:`agentfs.fuse.binding.serve`:
 fuse-python 1.0 over libfuse 2.9, multithreaded) with the same kernel options (long attribute and
 entry timeouts, ``kernel_cache``-style ``keep_cache`` on every open, ``big_writes``). Whatever this
 mount costs against the native directory, any fuse-python file system costs at least as much on
@@ -158,7 +158,7 @@ class Passthrough:
         return self._call(os.chmod, self._real(path), mode)
 
     def utimens(self, path: str, ts_acc: Any, ts_mod: Any) -> int:
-        return 0
+        return 0  # `touch` succeeds; no workload of benchmarks/fuse.py sets times
 
     def getxattr(self, path: str, name: str, size: int) -> int:
         return -errno.ENOTSUP  # as agentfs answers for names outside user.agentfs.*
