@@ -43,13 +43,8 @@ def scan(fs: ContextFS, under: str = "/") -> list[Change]:
     with store.quiescent() if has_pending else contextlib.nullcontext():
         pending = {row[0] for row in store.conn.execute("SELECT node_id FROM pending")} if has_pending else set()
         for entry in subtree:
-            if entry.id in pending:
-                try:
-                    plain: os.stat_result | None = os.lstat(store.plain_path(entry.path))
-                except (FileNotFoundError, NotADirectoryError):
-                    plain = None
-                if store.cut_short(entry, plain):
-                    cut_short.add(entry.id)
+            if entry.id in pending and store.cut_short(entry, store.plain_stat(entry.path)):
+                cut_short.add(entry.id)
     nodes = {n.path: n for n in subtree if n.id not in cut_short}
     skip = {n.path for n in subtree if n.id in cut_short}
     virtual = {p for p, prov in fs._core.providers.items() if prov.capabilities.virtual}
@@ -129,10 +124,7 @@ def scan_paths(fs: ContextFS, candidates: Iterable[str]) -> list[Change]:
         pending = {row[0] for row in store.conn.execute("SELECT node_id FROM pending")}
         plain: dict[str, os.stat_result | None] = {}
         for path, node in nodes.items():
-            try:
-                st: os.stat_result | None = os.lstat(store.plain_path(path))
-            except (FileNotFoundError, NotADirectoryError):
-                st = None
+            st = store.plain_stat(path)
             latest = node or tombs.get(path)
             if latest is not None and latest.id in pending and store.cut_short(latest, st):
                 continue
@@ -269,10 +261,7 @@ def _applied(store: Any, node_id: int) -> bool:
     node = store.node_by_id(node_id)
     if node is None:
         return True
-    try:
-        st = os.lstat(store.plain_path(node.path))
-    except (FileNotFoundError, NotADirectoryError):
-        st = None
+    st = store.plain_stat(node.path)
     if node.deleted:
         return st is None or store.node(node.path) is not None
     if st is None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -122,7 +123,6 @@ class Watcher:
         self._commit_lock_fd: int | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._handler = _Handler(self)
-        self._events: list[type] = []
         self._rescan = False  # inotify lost events: compare the whole plain tree next round
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -136,8 +136,7 @@ class Watcher:
         _listen_for_overflows(self)
         self._observer = Observer()
         self._observer.daemon = True
-        self._events = _watched_events()
-        self._observer.schedule(self._handler, str(self._root), recursive=False, event_filter=self._events)
+        self._observer.schedule(self._handler, str(self._root), recursive=False, event_filter=_watched_events())
         for child in self._root.iterdir():
             self._watch_top(child)
         self._observer.start()
@@ -176,7 +175,7 @@ class Watcher:
             return
         self._watched.add(str(child))
         with contextlib.suppress(OSError):
-            self._observer.schedule(self._handler, str(child), recursive=True, event_filter=self._events)
+            self._observer.schedule(self._handler, str(child), recursive=True, event_filter=_watched_events())
 
     # --- inputs ---------------------------------------------------------------------------------
 
@@ -254,9 +253,9 @@ class Watcher:
         foreign = self._follow_outbox()
         if foreign and self._on_foreign is not None:
             self._on_foreign(foreign)
-        if rescan and self._commit_edits and self._may_commit():
-            dirty |= self._changed_paths()
-        if dirty and self._commit_edits and self._may_commit():
+        if (dirty or rescan) and self._commit_edits and self._may_commit():
+            if rescan:
+                dirty |= self._changed_paths()
             settled = self._settled(dirty)
             explained = {p for p in settled if self._explained(p)}
             if log.isEnabledFor(logging.DEBUG):
@@ -355,6 +354,7 @@ class Watcher:
         return hashlib.sha256(json.dumps(self._fs.acl_summary(), sort_keys=True).encode()).hexdigest()
 
 
+@functools.cache
 def _watched_events() -> list[type]:
     """The watchdog events the watcher acts on. Opens, closes without a write and folders'
     mtime changes carry no news: left out, inotify is not even asked for them, so reading the

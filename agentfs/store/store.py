@@ -371,6 +371,13 @@ class Store:
     def plain_path(self, path: str) -> Path:
         return self.root / path.lstrip("/") if path != "/" else self.root
 
+    def plain_stat(self, path: str) -> os.stat_result | None:
+        """The plain entry at ``path`` (not followed if a symlink), or None when there is none."""
+        try:
+            return os.lstat(self.plain_path(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
     # --- governance data ------------------------------------------------------------------------
 
     def policy(self) -> Policy:
@@ -639,11 +646,8 @@ class Store:
         """
         if node.kind != "file":
             return False
-        try:
-            st = os.lstat(self.plain_path(path))
-        except (FileNotFoundError, NotADirectoryError):
-            return False
-        if not stat.S_ISREG(st.st_mode):
+        st = self.plain_stat(path)
+        if st is None or not stat.S_ISREG(st.st_mode):
             return False
         if st.st_mtime_ns == node.modified_ns and not node.deleted:
             return st.st_size == node.size  # applied: nothing to repair (else torn: repair)
